@@ -1,0 +1,15 @@
+# Shared by every task; each task's runtime in runtimes/ adds its scope, visualizer and hooks.
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+# restores the random states on --resume so that resumed runs match uninterrupted ones
+custom_hooks = [dict(type='gatedvision.RandomStateHook')]
+load_from = None
+resume = False
+# registers gatedvision's modules and makes torch.load accept mmengine checkpoints
+custom_imports = dict(imports=['gatedvision.tasks'], allow_failed_imports=False)

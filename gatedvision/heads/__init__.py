@@ -1,0 +1,1 @@
+"""Task heads and necks that OpenMMLab does not provide."""

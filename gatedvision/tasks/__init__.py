@@ -1,0 +1,12 @@
+"""Glue between gatedvision's backbones and the OpenMMLab stack (mmengine, mmdet, mmseg).
+
+Importing it registers every gatedvision module in the ``gatedvision`` registry scope and lets
+``torch.load`` read mmengine checkpoints (see :mod:`.checkpoint`).
+"""
+from . import checkpoint  # noqa: F401  (must come before any checkpoint is loaded)
+from .backbone import TimmBackbone, check_model_name
+from .hooks import RandomStateHook
+from .segmentation import ToySegDataset, make_toy_seg
+from .transforms import Albu
+
+__all__ = ['TimmBackbone', 'check_model_name', 'RandomStateHook', 'ToySegDataset', 'make_toy_seg', 'Albu']

@@ -1,0 +1,273 @@
+"""The one bridge from timm's model registry to OpenMMLab: ``type='gatedvision.TimmBackbone'``.
+
+mmdet, mmseg and gatedvision's own tasks all use it; it serves any timm model, gatedvision's
+backbones included, through ``timm.create_model(..., features_only=True)``.
+"""
+import contextlib
+import difflib
+import math
+import os
+from typing import List, Optional, Sequence, Union
+
+import timm
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import initialize
+from timm.layers import LayerNorm2d
+from torch import nn
+
+import gatedvision  # noqa: F401  (registers gatedvision's models in timm)
+from gatedvision.registry import MODELS
+
+__all__ = ['TimmBackbone', 'check_model_name', 'probe_size_divisor']
+
+
+def check_model_name(model_name: str) -> None:
+    """Raise a ValueError naming the closest registered models if ``model_name`` is unknown."""
+    if timm.is_model(model_name):
+        return
+    close = difflib.get_close_matches(model_name, timm.list_models(), n=5, cutoff=0.6)
+    hint = f'; closest registered names: {", ".join(close)}' if close else ''
+    raise ValueError(f"unknown model name '{model_name}': it is not in timm's registry "
+                     f"(gatedvision's models included){hint}")
+
+
+def _build_meta(model_name: str, **kwargs) -> nn.Module:
+    with torch.device('meta'):
+        return timm.create_model(model_name, pretrained=False, features_only=True, **kwargs)
+
+
+def probe_size_divisor(model: nn.Module, in_chans: int, max_size: int = 1024) -> int:
+    """The multiple of which input H and W must be, found by running the model on the meta device.
+
+    Starts from the largest feature stride and looks for the smallest square size that runs; if the
+    next multiple of the stride fails again, that size itself is the divisor (HaloNet: 256).
+    """
+    stride = max(model.feature_info.reduction())
+
+    def runs(size: int) -> bool:
+        try:
+            with torch.no_grad():
+                model(torch.empty(1, in_chans, size, size, device='meta'))
+            return True
+        except (AssertionError, RuntimeError, ValueError):
+            return False
+
+    for size in range(stride, max_size + 1, stride):
+        if runs(size):
+            return stride if runs(size + stride) else size
+    return stride
+
+
+@MODELS.register_module()
+class TimmBackbone(BaseModule):
+    """A timm model as a multi-level backbone for OpenMMLab dense heads.
+
+    Args:
+        model_name: timm model name, e.g. ``'halonet26t'``.
+        out_indices: feature levels to return, as indices into the model's ``feature_info``
+            (negative ones count from the end). Default: the last four levels of stride >= 4.
+        pretrained: load the weights named by the model's pretrained cfg (downloads them once).
+        checkpoint: local file or URL of a classification checkpoint for this model (the model's
+            own layout or any layout its checkpoint filter accepts). Takes precedence over
+            ``pretrained``.
+        frozen_stages: ``-1`` freezes nothing, ``0`` freezes the layers before the first output,
+            ``k >= 1`` freezes everything up to and including the ``k``-th output.
+        norm_eval: keep all normalization layers in eval mode while training.
+        out_norm: norm config applied to every output, e.g. ``dict(type='LN2d')`` (channels-first
+            LayerNorm) or ``dict(type='BN')``; None for no norm.
+        size_divisor: inputs are zero-padded at the bottom/right to a multiple of this and the
+            outputs cropped back to ``ceil(H / stride)``; ``'auto'`` finds the multiple the model
+            needs (256 for most HaloNets), ``None`` disables padding.
+        in_channels: input channels; timm adapts the first convolution of pretrained weights.
+        init_cfg: mmengine init config.
+        **model_kwargs: forwarded to ``timm.create_model`` (e.g. ``drop_path_rate``).
+    """
+
+    def __init__(self,
+                 model_name: str,
+                 out_indices: Optional[Sequence[int]] = None,
+                 pretrained: bool = False,
+                 checkpoint: Optional[str] = None,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 out_norm: Optional[dict] = None,
+                 size_divisor: Union[int, str, None] = 'auto',
+                 in_channels: int = 3,
+                 init_cfg: Optional[dict] = None,
+                 **model_kwargs):
+        super().__init__(init_cfg=init_cfg)
+        check_model_name(model_name)
+        self.model_name = model_name
+        self.in_channels = in_channels
+        model_kwargs = dict(model_kwargs, in_chans=in_channels)
+
+        meta = _build_meta(model_name, **model_kwargs)
+        levels = meta.feature_info.reduction()
+        out_indices = self._resolve_out_indices(out_indices, levels)
+        if size_divisor == 'auto':
+            size_divisor = probe_size_divisor(meta, in_channels)
+        self.size_divisor = size_divisor
+        del meta
+
+        load = {}
+        if checkpoint:
+            load = dict(pretrained=True, pretrained_cfg_overlay=self._checkpoint_source(checkpoint))
+        elif pretrained:
+            load = dict(pretrained=True)
+        with _strict_pretrained_load(model_name, checkpoint):
+            self.model = timm.create_model(
+                model_name, features_only=True, out_indices=out_indices, **load, **model_kwargs)
+
+        self.out_indices = tuple(out_indices)
+        self.out_channels: List[int] = list(self.model.feature_info.channels())
+        self.out_strides: List[int] = list(self.model.feature_info.reduction())
+        if out_norm is not None:
+            self.out_norms = nn.ModuleList(_build_norm(out_norm, c) for c in self.out_channels)
+        else:
+            self.out_norms = None
+        self.norm_eval = norm_eval
+        self.frozen_stages = frozen_stages
+        self._freeze()
+
+    def _resolve_out_indices(self, out_indices, levels: List[int]) -> List[int]:
+        n = len(levels)
+        if out_indices is None:
+            usable = [i for i, r in enumerate(levels) if r >= 4]
+            return usable[-4:]
+        out = []
+        for i in out_indices:
+            if not -n <= i < n:
+                raise ValueError(
+                    f'out_indices {tuple(out_indices)} out of range for {self.model_name}: it has '
+                    f'{n} feature levels (indices 0..{n - 1}, strides {levels})')
+            out.append(i % n)
+        return out
+
+    @staticmethod
+    def _checkpoint_source(checkpoint: str) -> dict:
+        if '://' in checkpoint:
+            # hf_hub_id would take precedence over a url in timm's source resolution
+            return dict(url=checkpoint, hf_hub_id=None, file=None, source='')
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f"checkpoint file '{checkpoint}' does not exist")
+        return dict(file=checkpoint, source='')
+
+    def _freeze(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        if self.frozen_stages > len(self.out_indices):
+            raise ValueError(f'frozen_stages={self.frozen_stages} but {self.model_name} has only '
+                             f'{len(self.out_indices)} outputs')
+        params = list(self.model.named_parameters())
+        info = self.model.feature_info
+
+        def in_module(pname: str, module: str) -> bool:
+            return f'.{module}.' in f'.{pname}'
+
+        if self.frozen_stages == 0:
+            first = info.module_name(self.out_indices[0])  # absolute level index
+            end = next(i for i, (n, _) in enumerate(params) if in_module(n, first))
+        else:
+            target = info.module_name(self.out_indices[self.frozen_stages - 1])
+            end = max(i for i, (n, _) in enumerate(params) if in_module(n, target)) + 1
+        for _, p in params[:end]:
+            p.requires_grad_(False)
+        self._frozen_modules = [
+            m for m in self.model.modules()
+            if any(True for _ in m.parameters(recurse=False))
+            and not any(p.requires_grad for p in m.parameters(recurse=False))]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode:
+            for m in getattr(self, '_frozen_modules', []):
+                m.eval()
+            if self.norm_eval:
+                for m in self.model.modules():
+                    if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
+                        m.eval()
+        return self
+
+    def init_weights(self):
+        # timm initialises (or loads) the model itself. BaseModule.init_weights would recurse into
+        # timm modules that have their own init_weights and re-initialise loaded weights, so only
+        # an explicit init_cfg (e.g. Pretrained) is applied.
+        if self.init_cfg is not None:
+            initialize(self, self.init_cfg)
+        self._is_init = True
+
+    def forward(self, x: torch.Tensor):
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'{self.model_name} expects (N, {self.in_channels}, H, W) input, got '
+                             f'shape {tuple(x.shape)}; set in_channels to match the data')
+        h, w = x.shape[-2:]
+        if self.size_divisor:
+            d = self.size_divisor
+            ph, pw = (-h) % d, (-w) % d
+            if ph or pw:
+                x = F.pad(x, (0, pw, 0, ph))
+        feats = self.model(x)
+        outs = []
+        for i, (f, s) in enumerate(zip(feats, self.out_strides)):
+            f = f[..., :math.ceil(h / s), :math.ceil(w / s)]
+            if self.out_norms is not None:
+                f = self.out_norms[i](f)
+            outs.append(f)
+        return tuple(outs)
+
+
+@contextlib.contextmanager
+def _strict_pretrained_load(model_name: str, checkpoint: Optional[str]):
+    """Make timm's pretrained loading strict for feature models.
+
+    For ``features_only`` timm loads with ``strict=False`` (it drops the classifier) and only logs
+    missing and unexpected keys, so a checkpoint of another architecture would load silently and
+    partially. Here every key but the classifier's must match, else a ValueError lists them.
+    """
+    from timm.models import _builder
+    original = _builder.load_pretrained
+
+    def load_pretrained(model, pretrained_cfg=None, *args, **kwargs):
+        results = []
+        load_state_dict = model.load_state_dict
+
+        def capture(state_dict, strict=True, **kw):
+            results.append(load_state_dict(state_dict, strict=False, **kw))
+            return results[-1]
+
+        model.load_state_dict = capture
+        try:
+            original(model, pretrained_cfg, *args, **kwargs)
+        finally:
+            del model.load_state_dict
+        heads = (pretrained_cfg or {}).get('classifier') or ()
+        heads = (heads,) if isinstance(heads, str) else tuple(heads)
+        for r in results:
+            missing = [k for k in r.missing_keys if not k.startswith(tuple(h + '.' for h in heads))]
+            unexpected = [k for k in r.unexpected_keys
+                          if not k.startswith(tuple(h + '.' for h in heads))]
+            if missing or unexpected:
+                def show(keys):
+                    more = f' (and {len(keys) - 8} more)' if len(keys) > 8 else ''
+                    return ', '.join(keys[:8]) + more
+                raise ValueError(
+                    f"checkpoint '{checkpoint or 'pretrained'}' does not match {model_name}: "
+                    f"{len(missing)} missing key(s): {show(missing) or '-'}; "
+                    f"{len(unexpected)} unexpected key(s): {show(unexpected) or '-'}")
+
+    _builder.load_pretrained = load_pretrained
+    try:
+        yield
+    finally:
+        _builder.load_pretrained = original
+
+
+def _build_norm(cfg: dict, channels: int) -> nn.Module:
+    cfg = dict(cfg)
+    kind = cfg.pop('type')
+    if kind == 'LN2d':
+        return LayerNorm2d(channels, **cfg)
+    from mmcv.cnn import build_norm_layer
+    return build_norm_layer(dict(type=kind, **cfg), channels)[1]

@@ -1,0 +1,93 @@
+"""Config loading for the tools: clear errors that name the config file and the key."""
+import difflib
+import os
+from importlib import import_module
+from typing import Iterator, List, Optional, Tuple
+
+from mmengine import registry as root_registry
+from mmengine.config import Config
+from mmengine.registry import Registry
+
+__all__ = ['ConfigError', 'load_config', 'check_types']
+
+
+class ConfigError(ValueError):
+    """A config that cannot work; the message names the file and the key."""
+
+
+def load_config(path: str, options: Optional[dict] = None) -> Config:
+    """Read ``path``, merge ``--cfg-options`` and check that every ``type`` is registered."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        cfg = Config.fromfile(path)
+    except FileNotFoundError as e:  # a _base_ file
+        raise ConfigError(f"config '{path}': {e}") from None
+    if options:
+        cfg.merge_from_dict(options)
+    check_types(cfg, path)
+    return cfg
+
+
+def _scope_registries(scope: Optional[str]) -> List[Registry]:
+    roots = [r for r in vars(root_registry).values() if isinstance(r, Registry)]
+    if scope and scope != 'mmengine':
+        try:
+            import_module(f'{scope}.registry')  # puts the scope's nodes into the tree
+        except ImportError as e:
+            raise ConfigError(f"default_scope '{scope}' cannot be imported: {e}") from None
+    return [r._children.get(scope, r) for r in roots]
+
+
+def _walk(node, path: str) -> Iterator[Tuple[str, dict]]:
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield path, node
+        for k, v in node.items():
+            yield from _walk(v, f'{path}.{k}' if path else str(k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _walk(v, f'{path}[{i}]')
+
+
+def check_types(cfg: Config, filename: str = '') -> None:
+    """Raise :class:`ConfigError` for the first ``type='X'`` no registry of the scope knows.
+
+    Modules whose config holds foreign type names (albumentations transforms inside
+    ``gatedvision.Albu``) list those keys in a ``foreign_config_keys`` class attribute.
+    """
+    filename = filename or cfg.filename
+    registries = _scope_registries(cfg.get('default_scope'))
+    skip: List[str] = []
+    for path, node in _walk(cfg.to_dict(), ''):
+        if any(path.startswith(p) for p in skip):
+            continue
+        key = node['type']
+        found = None
+        for reg in registries:
+            try:
+                found = reg.get(key)
+            except (KeyError, ImportError):
+                found = None
+            if found is not None:
+                break
+        if found is None:
+            prefix, _, short = key.rpartition('.')
+            if prefix:  # 'gatedvision.X': suggest from that scope's own registries
+                scoped = [r for r in _scope_registries(prefix) if r.scope == prefix]
+                names = sorted({f'{prefix}.{n}' for r in scoped for n in r.module_dict})
+            else:
+                names = sorted({n for reg in registries for r in _lineage(reg)
+                                for n in r.module_dict})
+            close = difflib.get_close_matches(key, names, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ''
+            raise ConfigError(f"config '{filename}': {path}.type = '{key}' is not registered in "
+                              f"scope '{cfg.get('default_scope')}'{hint}")
+        for k in getattr(found, 'foreign_config_keys', ()):
+            skip.append(f'{path}.{k}')
+
+
+def _lineage(reg: Registry) -> Iterator[Registry]:
+    while reg is not None:
+        yield reg
+        reg = reg.parent

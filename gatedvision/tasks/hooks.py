@@ -1,0 +1,49 @@
+"""Hooks shared by every task."""
+import random
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+
+from gatedvision.registry import HOOKS
+
+__all__ = ['RandomStateHook']
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Save the main process's random states in each checkpoint and restore them on resume, so a
+    resumed run draws the same dropout masks, drop-path decisions and in-process augmentations as
+    an uninterrupted one.
+
+    mmengine reseeds on start and replays the data loader up to the resumed iteration, which
+    reproduces data order and the augmentations done in loader workers; this hook supplies the
+    rest. The states are restored just before the first resumed iteration runs (after the replay,
+    which itself draws random numbers). With ``num_workers=0`` the augmentations run in the main
+    process during that replay: use at least one worker for exact resumption.
+    """
+    priority = 'VERY_LOW'
+
+    def __init__(self):
+        self._pending = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_state'] = dict(
+            python=random.getstate(),
+            numpy=np.random.get_state(),
+            torch=torch.get_rng_state(),
+            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if runner._resume:  # not for load_from (fine-tuning, testing)
+            self._pending = checkpoint.get('rng_state')
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self._pending is None:
+            return
+        state, self._pending = self._pending, None
+        random.setstate(state['python'])
+        np.random.set_state(state['numpy'])
+        torch.set_rng_state(state['torch'])
+        if state['cuda'] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state['cuda'])

@@ -1,0 +1,94 @@
+"""A toy semantic-segmentation dataset in ADE20K's folder layout, generated on first use.
+
+``images/{training,validation}/*.jpg`` and ``annotations/{training,validation}/*.png``; annotation
+value 0 means "unlabelled" and classes are 1..K, as in ADE20K (read with ``reduce_zero_label``).
+Each image is a textured background with a few filled shapes; each shape class has its own hue
+range, so a small network learns it in minutes on a CPU while the shapes still overlap in colour.
+"""
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..utils import build_once, cache_dir
+
+CLASSES = ('background', 'disc', 'square', 'triangle', 'ring')
+PALETTE = [[120, 120, 120], [220, 20, 60], [0, 200, 80], [30, 90, 230], [250, 200, 0]]
+# hue centre (OpenCV hue, 0..180) of each shape class
+_HUES = {1: 0, 2: 60, 3: 115, 4: 28}
+VERSION = 1
+
+
+def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A grey-ish background: random stripes plus smooth noise, (size, size, 3) float in [0, 1]."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    img = np.zeros((size, size, 3), np.float32)
+    for _ in range(3):
+        angle, freq, phase = rng.uniform(0, np.pi), rng.uniform(3, 20), rng.uniform(0, 2 * np.pi)
+        wave = np.sin(2 * np.pi * freq * (xx * np.cos(angle) + yy * np.sin(angle)) + phase)
+        img += wave[..., None] * rng.uniform(0.02, 0.08, size=3)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (size, size, 3)).astype(np.float32), (0, 0), 4)
+    base = rng.uniform(0.25, 0.75) + rng.uniform(-0.05, 0.05, size=3)
+    return np.clip(base + img + 0.15 * noise, 0, 1)
+
+
+def _shape_colour(rng: np.random.Generator, cls: int) -> np.ndarray:
+    hue = (_HUES[cls] + rng.integers(-12, 13)) % 180
+    hsv = np.uint8([[[hue, rng.integers(120, 256), rng.integers(120, 256)]]])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255
+
+
+def _draw(mask: np.ndarray, cls: int, rng: np.random.Generator, size: int) -> None:
+    cx, cy = rng.integers(size // 8, size - size // 8, size=2)
+    r = int(rng.integers(size // 12, size // 5))
+    if cls == 1:
+        cv2.circle(mask, (int(cx), int(cy)), r, 1, -1)
+    elif cls == 2:
+        box = cv2.boxPoints(((float(cx), float(cy)), (2. * r, 2. * r), float(rng.uniform(0, 90))))
+        cv2.fillPoly(mask, [box.astype(np.int32)], 1)
+    elif cls == 3:
+        a0 = rng.uniform(0, 2 * np.pi)
+        pts = [(cx + r * 1.3 * np.cos(a0 + k * 2 * np.pi / 3),
+                cy + r * 1.3 * np.sin(a0 + k * 2 * np.pi / 3)) for k in range(3)]
+        cv2.fillPoly(mask, [np.array(pts, np.int32)], 1)
+    else:
+        cv2.circle(mask, (int(cx), int(cy)), r, 1, max(3, r // 3))
+
+
+def make_sample(rng: np.random.Generator, size: int = 256):
+    """One (RGB uint8 image, uint8 annotation) pair."""
+    img = _texture(rng, size)
+    ann = np.ones((size, size), np.uint8)  # class 1 = background
+    for _ in range(int(rng.integers(2, 6))):
+        cls = int(rng.integers(1, len(CLASSES)))
+        mask = np.zeros((size, size), np.uint8)
+        _draw(mask, cls, rng, size)
+        m = mask.astype(bool)
+        shade = 1 + 0.1 * cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 2)
+        img[m] = np.clip(_shape_colour(rng, cls) * shade[m, None], 0, 1)
+        ann[m] = cls + 1
+    return (img * 255).round().astype(np.uint8), ann
+
+
+def _write_split(root: Path, split: str, n: int, seed: int, size: int) -> None:
+    (root / 'images' / split).mkdir(parents=True)
+    (root / 'annotations' / split).mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img, ann = make_sample(rng, size)
+        name = f'toy_{split}_{i:05d}'
+        cv2.imwrite(str(root / 'images' / split / f'{name}.jpg'), img[..., ::-1],
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(str(root / 'annotations' / split / f'{name}.png'), ann)
+
+
+def make_toy_seg(root=None, num_train: int = 64, num_val: int = 16, size: int = 256) -> Path:
+    """Write the toy dataset to ``root`` (default: the cache) unless it is there; return the root."""
+    if root is None:
+        root = cache_dir(f'toyseg-v{VERSION}-{num_train}-{num_val}-{size}')
+
+    def build(tmp: Path):
+        _write_split(tmp, 'training', num_train, seed=0, size=size)
+        _write_split(tmp, 'validation', num_val, seed=1, size=size)
+
+    return build_once(Path(root), build)

@@ -1,0 +1,124 @@
+"""The timm -> OpenMMLab backbone bridge."""
+import math
+
+import pytest
+import timm
+import torch
+
+from gatedvision.tasks import TimmBackbone
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.mark.parametrize('name, channels, strides, divisor', [
+    ('resnet18', [64, 128, 256, 512], [4, 8, 16, 32], 32),
+    ('halonet26t', [256, 512, 1024, 2048], [4, 8, 16, 32], 256),
+    ('convnext_atto', [40, 80, 160, 320], [4, 8, 16, 32], 32),
+])
+def test_channels_strides_and_divisor(name, channels, strides, divisor):
+    bb = TimmBackbone(name).eval()
+    assert bb.out_channels == channels
+    assert bb.out_strides == strides
+    assert bb.size_divisor == divisor
+    x = torch.randn(1, 3, divisor, divisor)
+    with torch.no_grad():
+        outs = bb(x)
+    assert [o.shape[1] for o in outs] == channels
+    assert [o.shape[-1] for o in outs] == [divisor // s for s in strides]
+
+
+def test_padding_and_crop_round_trip():
+    bb = TimmBackbone('halonet26t').eval()
+    h, w = 200, 300  # not multiples of 256
+    x = torch.randn(1, 3, h, w)
+    with torch.no_grad():
+        outs = bb(x)
+        # reference: the raw timm features on the zero-padded input, cropped by hand
+        padded = torch.nn.functional.pad(x, (0, 512 - w, 0, 256 - h))
+        ref = bb.model(padded)
+    for o, r, s in zip(outs, ref, bb.out_strides):
+        assert o.shape[-2:] == (math.ceil(h / s), math.ceil(w / s))
+        torch.testing.assert_close(o, r[..., :o.shape[-2], :o.shape[-1]])
+    # a size that needs no padding passes straight through
+    with torch.no_grad():
+        x = torch.randn(1, 3, 256, 512)
+        for o, r in zip(bb(x), bb.model(x)):
+            torch.testing.assert_close(o, r)
+
+
+def test_checkpoint_loads_authors_layout(tmp_path):
+    src = timm.create_model('resnet18')
+    path = tmp_path / 'resnet18.pth'
+    torch.save({'state_dict': src.state_dict()}, path)  # wrapped, as many releases are
+    bb = TimmBackbone('resnet18', checkpoint=str(path)).eval()
+    ref = timm.create_model('resnet18', features_only=True, out_indices=(1, 2, 3, 4))
+    ref.load_state_dict({k: v for k, v in src.state_dict().items() if not k.startswith('fc.')})
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for o, r in zip(bb(x), ref.eval()(x)):
+            torch.testing.assert_close(o, r)
+
+
+def test_checkpoint_for_another_model_lists_keys(tmp_path):
+    path = tmp_path / 'resnet34.pth'
+    torch.save(timm.create_model('resnet34').state_dict(), path)
+    with pytest.raises(ValueError, match=r"does not match resnet18: 0 missing.*96 unexpected key\(s\): layer1\.2\.conv1"):
+        TimmBackbone('resnet18', checkpoint=str(path))
+
+
+def test_missing_checkpoint_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nothere.pth'):
+        TimmBackbone('resnet18', checkpoint=str(tmp_path / 'nothere.pth'))
+
+
+def test_unknown_model_name_suggests_close_ones():
+    with pytest.raises(ValueError, match=r"unknown model name 'halonet26'.*halonet26t"):
+        TimmBackbone('halonet26')
+
+
+def test_out_indices_out_of_range():
+    with pytest.raises(ValueError, match=r'out_indices \(1, 5\) out of range for resnet18.*0\.\.4'):
+        TimmBackbone('resnet18', out_indices=(1, 5))
+
+
+def test_negative_out_indices_and_wrong_channels():
+    bb = TimmBackbone('resnet18', out_indices=(-2, -1))
+    assert bb.out_strides == [16, 32]
+    with pytest.raises(ValueError, match=r'resnet18 expects \(N, 3, H, W\).*\(1, 1, 64, 64\)'):
+        bb(torch.randn(1, 1, 64, 64))
+
+
+def test_frozen_stages_and_norm_eval():
+    bb = TimmBackbone('resnet18', frozen_stages=1)
+    frozen = {n for n, p in bb.model.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.startswith(('conv1', 'bn1', 'layer1')) for n in frozen)
+    assert any(n.startswith('layer1') for n in frozen)
+    assert all(p.requires_grad for n, p in bb.model.named_parameters()
+               if n.startswith(('layer2', 'layer3', 'layer4')))
+    bb.train()
+    assert not bb.model.bn1.training and not bb.model.layer1[0].bn1.training
+    assert bb.model.layer2[0].bn1.training
+    stem_only = TimmBackbone('resnet18', frozen_stages=0)
+    assert {n.split('.')[0] for n, p in stem_only.model.named_parameters()
+            if not p.requires_grad} == {'conv1', 'bn1'}
+
+
+def test_out_norm_ln2d():
+    bb = TimmBackbone('resnet18', out_norm=dict(type='LN2d')).eval()
+    with torch.no_grad():
+        outs = bb(torch.randn(1, 3, 64, 64))
+    for o in outs:
+        torch.testing.assert_close(o.mean(1), torch.zeros_like(o.mean(1)), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('scope', ['mmseg', 'mmdet'])
+def test_reachable_from_openmmlab_scopes(scope):
+    from importlib import import_module
+    registry = import_module(f'{scope}.registry').MODELS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(scope):
+        bb = registry.build(dict(type='gatedvision.TimmBackbone', model_name='resnet18'))
+    assert isinstance(bb, TimmBackbone)

@@ -1,0 +1,66 @@
+"""Evaluate a checkpoint of any gatedvision task on the config's test set.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out FILE]
+                                           [--cfg-options key=value ...] [--launcher ...]
+"""
+import argparse
+import inspect
+import os.path as osp
+
+from mmengine.config import DictAction
+from mmengine.registry import HOOKS
+from mmengine.runner import Runner
+
+from gatedvision.tasks.config import load_config
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description='Test a checkpoint')
+    p.add_argument('config', help='config file')
+    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('--work-dir', help='where logs and metrics go (default: work_dirs/<config>)')
+    p.add_argument('--show-dir', help='write a picture of every prediction into this folder')
+    p.add_argument('--show-interval', type=int, default=1,
+                   help='with --show-dir, draw every N-th test batch (default: every one)')
+    p.add_argument('--out', help='dump the raw predictions to this pickle file')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                   help='override config keys')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return p.parse_args()
+
+
+def enable_pictures(cfg, show_dir: str, interval: int = 1) -> None:
+    """Turn on the task's visualization hook and send its pictures to ``show_dir``."""
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise SystemExit(f'--show-dir: config {cfg.filename} has no default_hooks.visualization')
+    hook.draw = True
+    hook.interval = interval
+    hook_cls = HOOKS.get(hook.type) if isinstance(hook.type, str) else hook.type
+    if hook_cls is not None and 'test_out_dir' in inspect.signature(hook_cls).parameters:
+        hook.test_out_dir = osp.abspath(show_dir)  # hooks that write files themselves (mmdet)
+    cfg.visualizer.save_dir = show_dir  # hooks that write through the visualizer (mmseg)
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f"checkpoint '{args.checkpoint}' does not exist")
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        enable_pictures(cfg, args.show_dir, args.show_interval)
+    if args.out:
+        cfg.test_evaluator = [*(cfg.test_evaluator if isinstance(cfg.test_evaluator, list)
+                                else [cfg.test_evaluator]),
+                              dict(type='DumpResults', out_file_path=args.out)]
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

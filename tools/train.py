@@ -1,0 +1,52 @@
+"""Train any gatedvision task from its config: the config's ``default_scope`` decides the task.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp]
+                                 [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
+"""
+import argparse
+import os.path as osp
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+from gatedvision.tasks.config import load_config
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description='Train a model')
+    p.add_argument('config', help='config file')
+    p.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)')
+    p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CHECKPOINT',
+                   help='resume from CHECKPOINT, or without a value from the latest in work-dir')
+    p.add_argument('--amp', action='store_true', help='mixed precision (CUDA only)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                   help='override config keys, e.g. train_cfg.max_iters=100')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise SystemExit('--amp needs a CUDA device (mmengine AmpOptimWrapper); drop --amp on CPU')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        if not osp.isfile(args.resume):
+            raise SystemExit(f"--resume: checkpoint '{args.resume}' does not exist")
+        cfg.resume, cfg.load_from = True, args.resume
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
