@@ -9,7 +9,6 @@ URL whose file name carries a hash (``name-<sha256 prefix>.pth``) is verified af
 Without names, gatedvision's own models are meant.
 """
 import argparse
-import fnmatch
 import sys
 from typing import Dict, List, Tuple
 
@@ -18,18 +17,13 @@ from timm.models import get_pretrained_cfg
 from timm.models._builder import _resolve_pretrained_source
 from timm.models._hub import download_cached_file, download_from_hf
 
-import gatedvision  # noqa: F401  (registers gatedvision's models)
-
-
-def gatedvision_models() -> List[str]:
-    from timm.models._registry import _model_to_module
-    return sorted(m for m, mod in _model_to_module.items() if mod.startswith('gatedvision'))
+import gatedvision  # registers gatedvision's models
 
 
 def resolve(patterns: List[str]) -> List[str]:
     """Pretrained ``arch.tag`` names matching the patterns (a bare arch means its default tag)."""
     names: List[str] = []
-    archs = patterns or gatedvision_models()
+    archs = patterns or gatedvision.list_models()
     for pat in archs:
         hits = timm.list_models(pat, pretrained=True)
         if not hits and '.' not in pat and timm.is_model(pat):

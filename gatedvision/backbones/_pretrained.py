@@ -1,0 +1,59 @@
+"""Helpers shared by the backbone files for their pretrained weights."""
+import os
+from typing import Any, Dict
+from urllib.parse import urlparse
+
+import torch
+import torch.nn.functional as F
+from timm.models._pretrained import PretrainedCfg
+
+
+def unwrap_state_dict(state_dict: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """The weights inside a training checkpoint (``{'model': ...}``, ``{'state_dict': ...}``)."""
+    for key in ('model', 'state_dict', 'model_state'):
+        if key in state_dict and isinstance(state_dict[key], dict):
+            return state_dict[key]
+    return state_dict
+
+
+def resize_like(weight: torch.Tensor, target: torch.Tensor, dims=(1, 2)) -> torch.Tensor:
+    """Bilinearly (align_corners=True) resize the two ``dims`` of ``weight`` to ``target``'s."""
+    if weight.shape == target.shape:
+        return weight
+    d0, d1 = dims
+    rest = [d for d in range(weight.ndim) if d not in dims]
+    perm = rest + [d0, d1]
+    w = weight.permute(*perm)
+    lead = w.shape[:-2]
+    w = F.interpolate(w.reshape(1, -1, *w.shape[-2:]).float(), size=target.shape[d0:d1 + 1],
+                      mode='bilinear', align_corners=True)
+    w = w.reshape(*lead, *w.shape[-2:])
+    inv = [perm.index(d) for d in range(weight.ndim)]
+    return w.permute(*inv).contiguous().to(weight.dtype)
+
+
+_WEIGHT_EXTENSIONS = ('.pth', '.pt', '.bin', '.safetensors', '.tar', '.ckpt', '.npz')
+
+
+def fetch_unnamed_url(variant: str, kwargs: Dict[str, Any]) -> None:
+    """Make timm able to download weights whose URL names no weight file (Tsinghua Cloud and
+    OneDrive share links end in ``/?dl=1`` or ``/content``; timm's and torch hub's caches name the
+    file after the URL path, so they would collide or fail). Such a file is downloaded into torch hub's cache as ``<variant>.pth`` and
+    handed to timm as a local file through ``pretrained_cfg_overlay``; other sources are untouched.
+    """
+    from timm.models._builder import resolve_pretrained_cfg
+    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.get('pretrained_cfg'),
+                                 pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'))
+    cfg = cfg.to_dict() if isinstance(cfg, PretrainedCfg) else dict(cfg or {})
+    url = cfg.get('url')
+    if cfg.get('file') or cfg.get('state_dict') or cfg.get('hf_hub_id') or not url:
+        return
+    if os.path.splitext(os.path.basename(urlparse(url).path))[1] in _WEIGHT_EXTENSIONS:
+        return
+    from timm.models._hub import download_cached_file
+    name = f"{cfg.get('architecture') or variant}.{cfg.get('tag') or 'default'}.pth"
+    path = download_cached_file((url, name), check_hash=False, progress=True)
+    kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay') or {}, file=path)
+
+
+__all__ = ['unwrap_state_dict', 'resize_like', 'fetch_unnamed_url']

@@ -1,0 +1,97 @@
+"""One test over every model gatedvision registers in timm (new models join by registering)."""
+import pytest
+import timm
+import torch
+import gatedvision
+
+MODELS = gatedvision.list_models()
+
+# Published parameter counts (millions) with the default classifier of each model's default
+# weights. A new model must add its figure here.
+PUBLISHED_PARAMS = {
+    'hornet_tiny_7x7': 22, 'hornet_tiny_gf': 23, 'hornet_small_7x7': 50, 'hornet_small_gf': 50,
+    'hornet_base_7x7': 87, 'hornet_base_gf': 88,
+    # 22k heads: 11221 classes (see hornet.py)
+    'hornet_large_7x7': 209, 'hornet_large_gf': 211, 'hornet_large_gf_img384': 216,
+    'biformer_tiny': 13.1, 'biformer_small': 25.5, 'biformer_base': 56.8,
+}
+# forward/backward on these only for the smallest of each family would miss bugs in the others;
+# the big ones run at a small input so the suite stays fast
+SMALL_INPUT = 64
+
+
+def _first_tag(name):
+    return timm.models.get_pretrained_cfg(name)
+
+
+def test_models_are_registered():
+    assert MODELS, 'gatedvision registers no models'
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_parameter_count_matches_paper(name):
+    assert name in PUBLISHED_PARAMS, f'add the published parameter count of {name}'
+    with torch.device('meta'):
+        model = timm.create_model(name)
+    count = sum(p.numel() for p in model.parameters()) / 1e6
+    published = PUBLISHED_PARAMS[name]
+    # published figures are rounded to the unit: within 1% or within the rounding
+    assert abs(count - published) <= max(0.01 * published, 0.5), f'{name}: {count:.2f}M vs {published}M'
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_default_cfg(name):
+    cfg = _first_tag(name)
+    assert cfg is not None and (cfg.url or cfg.hf_hub_id), f'{name} has no weight source'
+    for key in ('num_classes', 'input_size', 'mean', 'std', 'first_conv', 'classifier', 'license'):
+        assert getattr(cfg, key) is not None, f'{name}: pretrained cfg lacks {key}'
+    assert 'gatedvision' not in (cfg.hf_hub_id or '')
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_forward_backward(name):
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=7)
+    x = torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT)
+    out = model(x)
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f'{name}: no gradient for {missing[:5]}'
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_features_only_matches_feature_info(name):
+    model = timm.create_model(name, features_only=True).eval()
+    h, w = 64, 96
+    with torch.no_grad():
+        feats = model(torch.randn(1, 3, h, w))
+    info = model.feature_info
+    assert len(feats) == len(info.channels()) == 4
+    assert info.reduction() == [4, 8, 16, 32]
+    for f, c, r in zip(feats, info.channels(), info.reduction()):
+        assert f.shape == (1, c, h // r, w // r)
+    # every parameter left in the feature model is used
+    sum(f.sum() for f in model(torch.randn(1, 3, h, w))).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_pretrained_round_trip_in_authors_layout(name, tmp_path):
+    torch.manual_seed(0)
+    src = timm.create_model(name).eval()
+    path = tmp_path / 'weights.pth'
+    torch.save({'model': src.state_dict()}, path)  # how the authors save their checkpoints
+    dst = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(1, 3, SMALL_INPUT, SMALL_INPUT)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_bad_input_errors(name):
+    model = timm.create_model(name).eval()
+    with pytest.raises(ValueError, match=r'expects \(N, 3, H, W\)'):
+        model(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match=r'needs H, W >= \d+'):
+        model(torch.randn(1, 3, 16, 16))

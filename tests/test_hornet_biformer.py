@@ -1,0 +1,100 @@
+"""Family-specific behaviour of HorNet and BiFormer beyond the generic backbone test."""
+import re
+
+import pytest
+import timm
+import torch
+
+import gatedvision  # noqa: F401
+from gatedvision.backbones.hornet import GlobalLocalFilter
+
+
+def _randomize(model, std=0.05):
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.normal_(0, std).add_(1.0 if 'norm' in n and n.endswith('weight') else 0.)
+
+
+def test_hornet_loads_mmpretrain_layout(tmp_path):
+    torch.manual_seed(0)
+    src = timm.create_model('hornet_tiny_gf').eval()
+    _randomize(src)
+    # OpenMMLab's conversion: backbone. prefix, pws -> projs, gamma -> LayerScale.weight,
+    # final norm as norm3, head.fc
+    mm = {}
+    for k, v in src.state_dict().items():
+        if k.startswith('head.'):
+            mm['head.fc.' + k[5:]] = v
+            continue
+        k = re.sub(r'\.pws\.', '.projs.', k)
+        k = re.sub(r'\.(gamma[12])$', r'.\1.weight', k)
+        k = re.sub(r'^norm\.', 'norm3.', k)
+        mm['backbone.' + k] = v
+    path = tmp_path / 'hornet-tiny-gf_3rdparty_in1k.pth'
+    torch.save({'meta': {}, 'state_dict': mm}, path)
+    dst = timm.create_model('hornet_tiny_gf', pretrained=True,
+                            pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x), rtol=0, atol=0)
+
+
+def test_hornet_gf_weights_resize_on_load_like_at_run_time(tmp_path):
+    torch.manual_seed(0)
+    src = timm.create_model('hornet_tiny_gf').eval()  # global filters for 224 (14x8, 7x4)
+    _randomize(src)
+    path = tmp_path / 'w.pth'
+    torch.save({'model': src.state_dict()}, path)
+    big = timm.create_model('hornet_tiny_gf', img_size=384, pretrained=True,
+                            pretrained_cfg_overlay=dict(file=str(path))).eval()
+    gf = [m for m in big.modules() if isinstance(m, GlobalLocalFilter)]
+    assert {tuple(m.complex_weight.shape[1:3]) for m in gf} == {(24, 13), (12, 7)}
+    x = torch.randn(1, 3, 384, 384)
+    with torch.no_grad():
+        # resized when loading == resized on the fly by the 224 model
+        torch.testing.assert_close(big(x), src(x), rtol=1e-5, atol=1e-5)
+
+
+def test_hornet_gf_runs_in_bf16_autocast():
+    model = timm.create_model('hornet_tiny_gf').eval()
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        out = model(torch.randn(1, 3, 96, 128))
+    assert torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize('name', ['hornet_tiny_7x7', 'biformer_tiny'])
+def test_dense_norms_through_the_bridge(name):
+    from gatedvision.tasks import TimmBackbone
+    bb = TimmBackbone(name).eval()
+    assert bb.out_channels == ([64, 128, 256, 512]) and bb.out_strides == [4, 8, 16, 32]
+    with torch.no_grad():
+        outs = bb(torch.randn(1, 3, 100, 75))  # sizes the models do not divide
+    assert [tuple(o.shape[-2:]) for o in outs] == [(25, 19), (13, 10), (7, 5), (4, 3)]
+    # the per-output channels-first LayerNorm of the original dense backbones (identity init)
+    for o in outs:
+        torch.testing.assert_close(o.mean(1), torch.zeros_like(o.mean(1)), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('n_win', [7, 8, 16])
+def test_biformer_any_size_and_n_win(n_win):
+    torch.manual_seed(0)
+    model = timm.create_model('biformer_tiny', n_win=n_win, features_only=True).eval()
+    with torch.no_grad():
+        feats = model(torch.randn(1, 3, 200, 136))
+    assert [tuple(f.shape[-2:]) for f in feats] == [(50, 34), (25, 17), (13, 9), (7, 5)]
+    assert all(torch.isfinite(f).all() for f in feats)
+
+
+def test_biformer_n_win_is_not_in_the_weights(tmp_path):
+    # detection/segmentation load classification weights with another n_win, without remapping
+    torch.manual_seed(0)
+    src = timm.create_model('biformer_tiny').eval()
+    path = tmp_path / 'w.pth'
+    torch.save({'model': src.state_dict()}, path)
+    dst = timm.create_model('biformer_tiny', n_win=8, pretrained=True,
+                            pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        b = dst(x)
+        src.set_n_win(8)
+        torch.testing.assert_close(src(x), b, rtol=0, atol=0)
