@@ -23,3 +23,13 @@ def test_matches_reference_with_gradients(n, r, heads, t, dk, dv, topk, chunk_by
     grads_ref = torch.autograd.grad((ref * w).sum(), (q, k, v))
     for a, b in zip(grads, grads_ref):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_switch_selects_the_reference(monkeypatch):
+    import gatedvision.ops.routed_attention as ra
+    calls = []
+    monkeypatch.setattr(ra, 'routed_attention_reference', lambda *a: calls.append(a) or a[0])
+    monkeypatch.setenv('GATEDVISION_ROUTED_ATTN', 'reference')
+    q = torch.randn(1, 4, 1, 2, 8)
+    ra.routed_attention(q, q, q, torch.zeros(1, 4, 1, dtype=torch.long), 1.0)
+    assert len(calls) == 1

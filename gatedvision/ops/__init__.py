@@ -1,1 +1,5 @@
 """Special kernels: a portable torch path and accelerated paths with the same signature."""
+from .neighborhood import na2d_av
+from .routed_attention import routed_attention
+
+__all__ = ['na2d_av', 'routed_attention']

@@ -7,6 +7,8 @@ a ``topk``-fold copy of k/v, then materialises the full attention matrix; at det
 that takes tens of GB (rayleizhu/BiFormer#21). Here query regions are processed in chunks sized to
 a memory budget and each chunk runs :func:`torch.nn.functional.scaled_dot_product_attention`
 (a fused kernel that does not keep the attention matrix), with the same result.
+
+``GATEDVISION_ROUTED_ATTN=reference`` switches to the original formulation (for comparisons).
 """
 import os
 
@@ -34,6 +36,8 @@ def routed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, region_i
     Returns:
         (N, R, heads, Tq, Dv).
     """
+    if os.environ.get('GATEDVISION_ROUTED_ATTN', 'chunked') == 'reference':
+        return routed_attention_reference(q, k, v, region_idx, scale)
     n, r, heads, tq, dk = q.shape
     topk, tk, dv = region_idx.shape[-1], k.shape[-2], v.shape[-1]
     if chunk_bytes is None:
