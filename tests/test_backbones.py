@@ -14,6 +14,10 @@ PUBLISHED_PARAMS = {
     # 22k heads: 11221 classes (see hornet.py)
     'hornet_large_7x7': 209, 'hornet_large_gf': 211, 'hornet_large_gf_img384': 216,
     'biformer_tiny': 13.1, 'biformer_small': 25.5, 'biformer_base': 56.8,
+    # counted in deploy form (reparameterized), as published
+    'overlock_xt': 16, 'overlock_t': 33, 'overlock_s': 56, 'overlock_b': 95,
+    'overlock_xt_reparam': 16, 'overlock_t_reparam': 33, 'overlock_s_reparam': 56,
+    'overlock_b_reparam': 95,
 }
 # forward/backward on these only for the smallest of each family would miss bugs in the others;
 # the big ones run at a small input so the suite stays fast
@@ -33,6 +37,8 @@ def test_parameter_count_matches_paper(name):
     assert name in PUBLISHED_PARAMS, f'add the published parameter count of {name}'
     with torch.device('meta'):
         model = timm.create_model(name)
+        if hasattr(model, 'reparameterize'):  # published counts are of the deploy form
+            model.reparameterize()
     count = sum(p.numel() for p in model.parameters()) / 1e6
     published = PUBLISHED_PARAMS[name]
     # published figures are rounded to the unit: within 1% or within the rounding

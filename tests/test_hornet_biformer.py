@@ -98,3 +98,55 @@ def test_biformer_n_win_is_not_in_the_weights(tmp_path):
         b = dst(x)
         src.set_n_win(8)
         torch.testing.assert_close(src(x), b, rtol=0, atol=0)
+
+
+# --- OverLoCK -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name, train_params', [('overlock_xt', 17.31), ('overlock_t', 34.99)])
+def test_overlock_training_form_as_the_original_builds_it(name, train_params):
+    with torch.device('meta'):
+        model = timm.create_model(name, use_ds=True)  # with the auxiliary head
+    assert abs(sum(p.numel() for p in model.parameters()) / 1e6 - train_params) < 0.01
+
+
+def test_overlock_deep_supervision_in_training():
+    model = timm.create_model('overlock_xt', use_ds=True, num_classes=5).train()
+    out = model(torch.randn(2, 3, 64, 64))
+    assert set(out) == {'main', 'aux'} and out['main'].shape == out['aux'].shape == (2, 5)
+    assert model.eval()(torch.randn(1, 3, 64, 64)).shape == (1, 5)
+
+
+def test_overlock_reparameterize_keeps_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = timm.create_model('overlock_xt').eval()
+    with torch.no_grad():  # non-trivial BN statistics so that the fusion matters
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.normal_(1, 0.1)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        before = model(x)
+        n_before = sum(p.numel() for p in model.parameters())
+        model.reparameterize()
+        after = model(x)
+    assert sum(p.numel() for p in model.parameters()) < n_before
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    # and the merged weights load into the deploy-form model (the *_reparam checkpoints' layout)
+    path = tmp_path / 'reparam.pth'
+    torch.save(model.state_dict(), path)
+    deploy = timm.create_model('overlock_xt_reparam', pretrained=True,
+                               pretrained_cfg_overlay=dict(file=str(path))).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(deploy(x), after, rtol=0, atol=0)
+
+
+def test_overlock_dense_channels_include_the_context():
+    # stages 3 and 4 concatenate the top-down context: T gives 64/128/384/640 (LMMMEng/OverLoCK#31)
+    model = timm.create_model('overlock_t', features_only=True).eval()
+    assert model.feature_info.channels() == [64, 128, 384, 640]
+    det = timm.create_model('overlock_t', features_only=True, dense_ctx_proj=True).eval()
+    with torch.no_grad():
+        feats = det(torch.randn(1, 3, 128, 96))
+    assert [f.shape[1] for f in feats] == [64, 128, 384, 640]
