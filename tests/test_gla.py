@@ -1,0 +1,67 @@
+"""gatedvision.ops.gla: the chunked torch form against the token-by-token recurrence."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gatedvision.ops.gla import bidirectional_gla, gla, gla_recurrent
+
+
+def _inputs(b, t, h, dk, dv, strength, dtype=torch.float32, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(b, t, h, dk, generator=gen, dtype=dtype) for _ in range(2))
+    v = torch.randn(b, t, h, dv, generator=gen, dtype=dtype)
+    # strength 'weak': ViG's logsigmoid(x)/16; 'strong': logsigmoid(4x - 12), decays of e^-12 a step
+    x = torch.randn(b, t, h, dk, generator=gen, dtype=dtype)
+    g = F.logsigmoid(x) / 16 if strength == 'weak' else F.logsigmoid(4 * x - 12)
+    return q, k, v, g
+
+
+@pytest.mark.parametrize('t', [1, 15, 64, 100, 197])   # below, at, not divisible by the chunk
+@pytest.mark.parametrize('strength', ['weak', 'strong'])
+@pytest.mark.parametrize('reverse', [False, True])
+def test_chunked_matches_recurrence(t, strength, reverse):
+    q, k, v, g = _inputs(2, t, 3, 16, 24, strength)
+    init = torch.randn(2, 3, 16, 24)
+    o, s = gla(q, k, v, g, initial_state=init, output_final_state=True, reverse=reverse, backend='torch')
+    ro, rs = gla_recurrent(q, k, v, g, initial_state=init, output_final_state=True, reverse=reverse)
+    assert torch.isfinite(o).all()
+    torch.testing.assert_close(o, ro, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(s, rs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('strength', ['weak', 'strong'])
+def test_gradients_match_recurrence(strength):
+    q, k, v, g = (x.requires_grad_() for x in _inputs(1, 70, 2, 8, 12, strength, torch.float64))
+    w = torch.randn(1, 70, 2, 12, dtype=torch.float64)
+    grads = torch.autograd.grad((gla(q, k, v, g, backend='torch')[0] * w).sum(), (q, k, v, g))
+    ref = torch.autograd.grad((gla_recurrent(q, k, v, g)[0] * w).sum(), (q, k, v, g))
+    for a, b in zip(grads, ref):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
+
+
+def test_bidirectional_is_the_mean_of_both_scans():
+    q, k, v, g = _inputs(2, 33, 2, 8, 8, 'weak')
+    g_bw = _inputs(2, 33, 2, 8, 8, 'weak', seed=1)[3]
+    out = bidirectional_gla(q, k, v, g, g_bw)
+    fw = gla_recurrent(q, k, v, g)[0]
+    bw = gla_recurrent(q, k, v, g_bw, reverse=True)[0]
+    torch.testing.assert_close(out, (fw + bw) / 2, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_shapes_and_backend():
+    q = torch.zeros(1, 4, 2, 8)
+    with pytest.raises(ValueError, match='gla expects q, k, g'):
+        gla(q, q, torch.zeros(1, 5, 2, 8), q)
+    with pytest.raises(ValueError, match="unknown GLA backend 'cuda'"):
+        gla(q, q, q, q, backend='cuda')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_fla_matches_torch_on_cuda():
+    pytest.importorskip('fla.ops.gla')
+    q, k, v, g = (x.cuda() for x in _inputs(2, 196, 3, 32, 64, 'weak'))
+    for reverse in (False, True):
+        a = gla(q, k, v, g, reverse=reverse, backend='fla')[0]
+        b = gla(q, k, v, g, reverse=reverse, backend='torch')[0]
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)

@@ -1,0 +1,75 @@
+"""Forward and forward+backward time of gated linear attention: the chunked torch path and the
+token-by-token recurrence on CPU; on CUDA also fla-core's Triton chunk_gla, after checking that it
+agrees with the torch path (the prepared GPU check).
+
+    python tools/benchmark_gla.py                   # CPU
+    python tools/benchmark_gla.py --device cuda     # GPU check: fla vs torch, then timings
+"""
+import argparse
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from gatedvision.ops.gla import gla, gla_recurrent
+
+# (B, T, H, K, V): ViG-T at 224 (8 images x 2 directions), wider heads, a 56x56 map
+SHAPES = [(16, 196, 3, 32, 64), (16, 196, 12, 32, 64), (2, 3136, 3, 32, 64)]
+
+
+def inputs(shape, device, requires_grad=False):
+    b, t, h, dk, dv = shape
+    q, k = (torch.randn(b, t, h, dk, device=device) for _ in range(2))
+    v = torch.randn(b, t, h, dv, device=device)
+    g = F.logsigmoid(torch.randn(b, t, h, dk, device=device)) / 16  # ViG's gates
+    return [x.requires_grad_(requires_grad) for x in (q, k, v, g)]
+
+
+def timed(fn, device, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2] * 1e3
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--threads', type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    impls = {'torch chunked': lambda *x: gla(*x, backend='torch')[0]}
+    if args.device == 'cuda':
+        impls['fla chunk_gla'] = lambda *x: gla(*x, backend='fla')[0]
+        for shape in SHAPES:
+            x = inputs(shape, 'cuda')
+            for reverse in (False, True):
+                a = gla(*x, reverse=reverse, backend='fla')[0]
+                b = gla(*x, reverse=reverse, backend='torch')[0]
+                torch.testing.assert_close(a, b, rtol=2e-3, atol=2e-3)
+        print('fla chunk_gla agrees with the torch path (fwd, both directions)', file=sys.stderr)
+    else:
+        impls['recurrence'] = lambda *x: gla_recurrent(*x)[0]
+    print(f'\nGLA on {args.device} ({args.threads} threads on CPU), median of {args.repeats}\n')
+    print('| B, T, H, K, V | impl | fwd (ms) | fwd+bwd (ms) |')
+    print('|---|---|---|---|')
+    for shape in SHAPES:
+        for name, fn in impls.items():
+            x = inputs(shape, args.device)
+            fwd = timed(lambda: fn(*x), args.device, args.repeats)
+            xg = inputs(shape, args.device, requires_grad=True)
+            bwd = timed(lambda: fn(*xg).sum().backward(), args.device, args.repeats)
+            print(f'| {shape} | {name} | {fwd:.1f} | {bwd:.1f} |', flush=True)
+
+
+if __name__ == '__main__':
+    main()
