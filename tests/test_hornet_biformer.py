@@ -150,3 +150,37 @@ def test_overlock_dense_channels_include_the_context():
     with torch.no_grad():
         feats = det(torch.randn(1, 3, 128, 96))
     assert [f.shape[1] for f in feats] == [64, 128, 384, 640]
+
+
+# --- ViG --------------------------------------------------------------------------------------
+
+def test_vig_h_pyramid_through_the_bridge():
+    from gatedvision.tasks import TimmBackbone
+    bb = TimmBackbone('vig_h_tiny').eval()
+    assert bb.out_channels == [96, 192, 384, 768] and bb.out_strides == [4, 8, 16, 32]
+    with torch.no_grad():
+        outs = bb(torch.randn(1, 3, 100, 70))
+    assert [tuple(o.shape[-2:]) for o in outs] == [(25, 18), (13, 9), (7, 5), (4, 3)]
+
+
+def test_plain_vig_eval_divides_by_four_like_the_release():
+    # the released plain models ran eval with (fw + bw) / 4 and trained with / 2; the RMSNorm that
+    # follows cancels the factor except through its eps
+    from gatedvision.backbones.vig import GatedLinearAttention
+    torch.manual_seed(0)
+    attn = GatedLinearAttention(32, 2, eval_quarter=True)
+    x = torch.randn(1, 16, 32)
+    with torch.no_grad():
+        train_out = attn.train()(x, (4, 4))
+        eval_out = attn.eval()(x, (4, 4))
+        attn.g_norm.eps = attn.l_norm.eps = 0.0
+        torch.testing.assert_close(attn.eval()(x, (4, 4)), attn.train()(x, (4, 4)), rtol=1e-5, atol=1e-5)
+    assert not torch.equal(train_out, eval_out)
+
+
+def test_vig_position_embedding_follows_the_input():
+    model = timm.create_model('vig_tiny').eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 160, 288)).shape == (1, 1000)
+        feats = model.forward_intermediates(torch.randn(1, 3, 160, 288), indices=1, intermediates_only=True)
+    assert feats[0].shape == (1, 192, 10, 18)
