@@ -65,3 +65,12 @@ def test_fla_matches_torch_on_cuda():
         a = gla(q, k, v, g, reverse=reverse, backend='fla')[0]
         b = gla(q, k, v, g, reverse=reverse, backend='torch')[0]
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_segments_hand_the_state_on(monkeypatch):
+    import sys
+    G = sys.modules['gatedvision.ops.gla']  # the package attribute is the function
+    q, k, v, g = _inputs(1, 150, 2, 8, 8, 'strong')
+    whole = gla(q, k, v, g, reverse=True, backend='torch')[0]
+    monkeypatch.setattr(G, '_SEGMENT', 64)
+    torch.testing.assert_close(gla(q, k, v, g, reverse=True, backend='torch')[0], whole, rtol=1e-5, atol=1e-5)

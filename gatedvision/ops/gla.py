@@ -30,6 +30,7 @@ import torch.nn.functional as F
 __all__ = ['gla', 'bidirectional_gla', 'gla_recurrent']
 
 _BACKENDS = ('auto', 'torch', 'fla')
+_SEGMENT = 4096  # tokens per segment of the torch path (a multiple of the chunk)
 _warned = False
 
 
@@ -70,10 +71,13 @@ def _chunk_gla(q, k, v, g, scale, initial_state, chunk: int = 32, sub: int = 8):
     nb = chunk // sub
     qs, ks, cs = (x.view(b, h, n, nb, sub, dk) for x in (q, k, cum))
 
-    # diagonal sub-blocks, exactly: A[i, j] = Σ_d q_id k_jd exp(b_id - b_jd), j <= i
+    # diagonal sub-blocks, exactly: A[i, j] = Σ_d q_id k_jd exp(b_id - b_jd), j <= i; one key
+    # column at a time keeps the decay tensor at the size of q (not c times that)
     causal = torch.ones(sub, sub, dtype=torch.bool, device=q.device).tril()
-    expo = (cs[..., :, None, :] - cs[..., None, :, :]).masked_fill(~causal[..., None], float('-inf'))
-    a_diag = (qs[..., :, None, :] * ks[..., None, :, :] * expo.exp()).sum(-1)   # (..., nb, c, c)
+    a_diag = torch.stack([
+        # exponent b_i - b_j <= 0 for i >= j; the masked i < j entries are clamped to stay finite
+        (qs * (cs - cs[..., j:j + 1, :]).clamp(max=0).exp() * ks[..., j:j + 1, :]).sum(-1)
+        for j in range(sub)], dim=-1) * causal                      # (..., nb, c, c)
 
     # sub-block pairs I > J through a matmul, the decay split at the end of block J
     ref = cs[..., -1, :]                                            # (B, H, N, nb, K): r_J
@@ -155,7 +159,14 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
         return (o.flip(1) if reverse else o), state
     if reverse:
         q, k, v, g = (x.flip(1) for x in (q, k, v, g))
-    o, state = _chunk_gla(q, k, v, g, scale, initial_state)
+    # long sequences (detection/segmentation maps) in segments that hand the state on, so the
+    # chunk temporaries stay the size of one segment
+    outs, state = [], initial_state
+    for s0 in range(0, q.shape[1], _SEGMENT):
+        part = slice(s0, s0 + _SEGMENT)
+        o, state = _chunk_gla(q[:, part], k[:, part], v[:, part], g[:, part], scale, state)
+        outs.append(o)
+    o = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
     return (o.flip(1) if reverse else o), (state if output_final_state else None)
 
 
