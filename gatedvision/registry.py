@@ -8,7 +8,7 @@ modules through the parents.
 from mmengine import registry as root
 from mmengine.registry import Registry
 
-_TASKS = ['gatedvision.tasks']
+_TASKS = ['gatedvision.tasks', 'gatedvision.heads']
 
 RUNNERS = Registry('runner', parent=root.RUNNERS)
 RUNNER_CONSTRUCTORS = Registry('runner constructor', parent=root.RUNNER_CONSTRUCTORS)

@@ -18,6 +18,8 @@ PUBLISHED_PARAMS = {
     'overlock_xt': 16, 'overlock_t': 33, 'overlock_s': 56, 'overlock_b': 95,
     'overlock_xt_reparam': 16, 'overlock_t_reparam': 33, 'overlock_s_reparam': 56,
     'overlock_b_reparam': 95,
+    # timm's counts of the released weights (the paper rounds them to 6M / 27M / 86M)
+    'convit_tiny_dense': 5.71, 'convit_small_dense': 27.78, 'convit_base_dense': 86.54,
     'vig_tiny': 6, 'vig_small': 23, 'vig_base': 89, 'vig_h_tiny': 29, 'vig_h_small': 50, 'vig_h_base': 89,
 }
 # forward/backward on these only for the smallest of each family would miss bugs in the others;
@@ -101,5 +103,5 @@ def test_bad_input_errors(name):
     model = timm.create_model(name).eval()
     with pytest.raises(ValueError, match=r'expects \(N, 3, H, W\)'):
         model(torch.randn(1, 1, 64, 64))
-    with pytest.raises(ValueError, match=r'needs H, W >= \d+'):
-        model(torch.randn(1, 3, 16, 16))
+    with pytest.raises(ValueError, match=r'needs H, W >= \d+|multiples of \d+'):
+        model(torch.randn(1, 3, 8, 8))

@@ -3,7 +3,7 @@ models with ``timm.models.register_model``."""
 import fnmatch
 from typing import List
 
-from . import biformer, hornet, overlock, vig  # noqa: F401
+from . import biformer, convit, hornet, overlock, vig  # noqa: F401
 
 
 def list_models(pattern: str = '*') -> List[str]:

@@ -494,6 +494,7 @@ def _cfg(filename: str, **kwargs):
 
 
 default_cfgs = generate_default_cfgs({
+    # the ViG-T file name follows the others' pattern (unverified: the hub listing was not reachable)
     'vig_tiny.in1k': _cfg('vig_t_77p2acc.pth', first_conv='patch_embed.proj.0', classifier='head', pool_size=(14, 14)),
     'vig_small.in1k': _cfg('vig_s_81p7acc.pth', first_conv='patch_embed.proj.0', classifier='head', pool_size=(14, 14)),
     'vig_base.in1k': _cfg('vig_b_82p6acc.pth', first_conv='patch_embed.proj.0', classifier='head', pool_size=(14, 14)),

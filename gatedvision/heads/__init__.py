@@ -1,1 +1,5 @@
-"""Task heads and necks that OpenMMLab does not provide."""
+"""Task heads and necks that OpenMMLab does not provide (registered in the ``gatedvision`` scope;
+they need the OpenMMLab stack)."""
+from .simple_pyramid import SimplePyramid
+
+__all__ = ['SimplePyramid']

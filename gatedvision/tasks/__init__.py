@@ -4,6 +4,7 @@ Importing it registers every gatedvision module in the ``gatedvision`` registry 
 ``torch.load`` read mmengine checkpoints (see :mod:`.checkpoint`).
 """
 from . import checkpoint  # noqa: F401  (must come before any checkpoint is loaded)
+from .. import heads  # noqa: F401  (registers the necks and heads)
 from .backbone import TimmBackbone, check_model_name
 from .hooks import RandomStateHook
 from .segmentation import ToySegDataset, make_toy_seg
