@@ -26,7 +26,8 @@ def test_matches_reference_with_gradients(n, r, heads, t, dk, dv, topk, chunk_by
 
 
 def test_switch_selects_the_reference(monkeypatch):
-    import gatedvision.ops.routed_attention as ra
+    import sys
+    ra = sys.modules['gatedvision.ops.routed_attention']  # the package attribute is the function
     calls = []
     monkeypatch.setattr(ra, 'routed_attention_reference', lambda *a: calls.append(a) or a[0])
     monkeypatch.setenv('GATEDVISION_ROUTED_ATTN', 'reference')
