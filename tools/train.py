@@ -26,6 +26,15 @@ def parse_args():
     return p.parse_args()
 
 
+def add_tensorboard(cfg) -> None:
+    """Log scalars to TensorBoard too when it is installed (the local backend always logs)."""
+    import importlib.util
+    backends = cfg.get('visualizer', {}).get('vis_backends')
+    if backends is not None and importlib.util.find_spec('tensorboard') is not None \
+            and not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+
+
 def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
@@ -44,6 +53,7 @@ def main():
         if not osp.isfile(args.resume):
             raise SystemExit(f"--resume: checkpoint '{args.resume}' does not exist")
         cfg.resume, cfg.load_from = True, args.resume
+    add_tensorboard(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 
