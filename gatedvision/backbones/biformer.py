@@ -25,7 +25,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.routed_attention import routed_attention
-from ._pretrained import fetch_unnamed_url, unwrap_state_dict
+from ._helpers import add_missing, check_image_input, fetch_unnamed_url, is_other_head, unwrap_state_dict
 
 __all__ = ['BiFormer']
 
@@ -232,12 +232,7 @@ class BiFormer(nn.Module):
                 m.n_win = n_win
 
     def _check_input(self, x: torch.Tensor) -> None:
-        in_chans = self.downsample_layers[0][0].in_channels
-        if x.ndim != 4 or x.shape[1] != in_chans:
-            raise ValueError(f'BiFormer expects (N, {in_chans}, H, W) input, got {tuple(x.shape)}')
-        if min(x.shape[-2:]) < 32:
-            raise ValueError(f'BiFormer downsamples by 32 and needs H, W >= 32, got '
-                             f'{tuple(x.shape[-2:])}')
+        check_image_input(x, self.downsample_layers[0][0].in_channels, 32, 'BiFormer')
 
     def forward_intermediates(
             self,
@@ -297,12 +292,9 @@ def checkpoint_filter_fn(state_dict, model: BiFormer):
     target = model.state_dict()
     out = {}
     for k, v in state_dict.items():
-        if k.startswith('head.') and (k not in target or target[k].shape != v.shape):
-            continue  # another class count: timm drops or re-initialises the classifier
-        out[k] = v
-    for k, v in target.items():
-        if k.startswith('extra_norms.') and k not in out:
-            out[k] = torch.ones_like(v) if k.endswith('weight') else torch.zeros_like(v)
+        if not is_other_head(k, v, target):
+            out[k] = v
+    add_missing(out, target, ['extra_norms.'])
     return out
 
 

@@ -20,7 +20,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from ._pretrained import fetch_unnamed_url, resize_like, unwrap_state_dict
+from ._helpers import add_missing, check_image_input, fetch_unnamed_url, is_other_head, resize_like, unwrap_state_dict
 
 __all__ = ['HorNet']
 
@@ -213,12 +213,7 @@ class HorNet(nn.Module):
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def _check_input(self, x: torch.Tensor) -> None:
-        in_chans = self.downsample_layers[0][0].in_channels
-        if x.ndim != 4 or x.shape[1] != in_chans:
-            raise ValueError(f'HorNet expects (N, {in_chans}, H, W) input, got {tuple(x.shape)}')
-        if min(x.shape[-2:]) < 32:
-            raise ValueError(f'HorNet downsamples by 32 and needs H, W >= 32, got '
-                             f'{tuple(x.shape[-2:])}')
+        check_image_input(x, self.downsample_layers[0][0].in_channels, 32, 'HorNet')
 
     def forward_intermediates(
             self,
@@ -292,12 +287,10 @@ def checkpoint_filter_fn(state_dict, model: HorNet):
             continue
         if k.endswith('complex_weight') and k in target:
             v = resize_like(v, target[k])
-        if k.startswith('head.') and (k not in target or target[k].shape != v.shape):
-            continue  # other class count: timm drops or re-initialises the classifier
+        if is_other_head(k, v, target):
+            continue
         out[k] = v
-    for k, v in target.items():
-        if re.match(r'norm[0-3]\.', k) and k not in out:
-            out[k] = torch.ones_like(v) if k.endswith('weight') else torch.zeros_like(v)
+    add_missing(out, target, [f'norm{i}.' for i in range(4)])
     return out
 
 

@@ -25,7 +25,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.neighborhood import na2d_av, na_index
-from ._pretrained import unwrap_state_dict
+from ._helpers import add_missing, check_image_input, is_other_head, unwrap_state_dict
 
 __all__ = ['OverLoCK']
 
@@ -414,10 +414,7 @@ class OverLoCK(nn.Module):
         self.head[-1] = nn.Conv2d(self.head_hidden_size, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(f'OverLoCK expects (N, {self.in_chans}, H, W) input, got {tuple(x.shape)}')
-        if min(x.shape[-2:]) < 32:
-            raise ValueError(f'OverLoCK downsamples by 32 and needs H, W >= 32, got {tuple(x.shape[-2:])}')
+        check_image_input(x, self.in_chans, 32, 'OverLoCK')
 
     def _stages(self, x):
         """Yields the four outputs (strides 4..32, raw) and finally the Overview-Net context."""
@@ -512,12 +509,9 @@ def checkpoint_filter_fn(state_dict, model: OverLoCK):
     out = {}
     for k, v in state_dict.items():
         k = k[len('module.'):] if k.startswith('module.') else k
-        if k.startswith(('aux_head.', 'head.')) and (k not in target or target[k].shape != v.shape):
-            continue  # not built, or another class count
-        out[k] = v
-    for k, v in target.items():
-        if k.startswith(('extra_norm.', 'h_proj.')) and k not in out:
-            out[k] = v.clone()  # as initialised: norms identity, projection layer-scaled 1e-5
+        if not is_other_head(k, v, target, heads=('aux_head.', 'head.')):
+            out[k] = v
+    add_missing(out, target, ['extra_norm.', 'h_proj.'])  # norms identity, projection scaled 1e-5
     return out
 
 

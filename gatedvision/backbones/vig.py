@@ -31,7 +31,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.gla import bidirectional_gla
-from ._pretrained import unwrap_state_dict
+from ._helpers import add_missing, check_image_input, is_other_head, unwrap_state_dict
 
 __all__ = ['ViG', 'HierViG']
 
@@ -230,10 +230,7 @@ class ViG(nn.Module):
         self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
 
     def _embed(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(f'ViG expects (N, {self.in_chans}, H, W) input, got {tuple(x.shape)}')
-        if min(x.shape[-2:]) < 32:
-            raise ValueError(f'ViG patchifies by 16 and needs H, W >= 32, got {tuple(x.shape[-2:])}')
+        check_image_input(x, self.in_chans, 32, 'ViG')
         x = self.patch_embed(x)
         size = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)                                  # (B, C, H, W) -> (B, N, C)
@@ -396,10 +393,7 @@ class HierViG(nn.Module):
         self.classifier.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def _check_input(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(f'ViG-H expects (N, {self.in_chans}, H, W) input, got {tuple(x.shape)}')
-        if min(x.shape[-2:]) < 32:
-            raise ValueError(f'ViG-H downsamples by 32 and needs H, W >= 32, got {tuple(x.shape[-2:])}')
+        check_image_input(x, self.in_chans, 32, 'ViG-H')
 
     def forward_intermediates(self, x, indices: Optional[Union[int, List[int]]] = None,
                               norm: bool = False, stop_early: bool = False, output_fmt: str = 'NCHW',
@@ -463,14 +457,12 @@ def checkpoint_filter_fn(state_dict, model):
                 k = k.replace(a, b)
         if isinstance(model, HierViG) and k.startswith(('norm.', 'head.')):
             k = 'classifier.' + k
-        if k.endswith(('head.weight', 'head.bias')) and (k not in target or target[k].shape != v.shape):
-            continue  # another class count: timm drops or re-initialises the classifier
+        if is_other_head(k, v, target, heads=('head.', 'classifier.head.')):
+            continue
         if k in target and target[k].shape != v.shape and v.numel() == target[k].numel():
             v = v.view(target[k].shape)  # Linear2d weights saved as 1x1 convs
         out[k] = v
-    for k, v in target.items():
-        if k.startswith('outnorm') and k not in out:
-            out[k] = torch.ones_like(v) if k.endswith('weight') else torch.zeros_like(v)
+    add_missing(out, target, ['outnorm'])
     return out
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the backbone files for their pretrained weights."""
+"""Helpers shared by the backbone files: checkpoint conversion, downloads, input checks."""
 import os
 from typing import Any, Dict
 from urllib.parse import urlparse
@@ -56,4 +56,29 @@ def fetch_unnamed_url(variant: str, kwargs: Dict[str, Any]) -> None:
     kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay') or {}, file=path)
 
 
-__all__ = ['unwrap_state_dict', 'resize_like', 'fetch_unnamed_url']
+def is_other_head(key: str, value: torch.Tensor, target: Dict[str, torch.Tensor], heads=('head.',)) -> bool:
+    """A classifier weight the model does not have, or of another class count; the filters drop
+    it and timm drops or re-initialises the classifier."""
+    return key.startswith(heads) and (key not in target or target[key].shape != value.shape)
+
+
+def add_missing(out: Dict[str, torch.Tensor], target: Dict[str, torch.Tensor], prefixes) -> None:
+    """Modules a classification checkpoint lacks but the dense model has (per-output norms, context
+    projections) keep the model's own initialisation (norms: identity), as the original dense
+    backbones do when they load classification weights non-strictly."""
+    for k, v in target.items():
+        if k.startswith(tuple(prefixes)) and k not in out:
+            out[k] = v.clone()
+
+
+def check_image_input(x: torch.Tensor, in_chans: int, min_size: int, name: str) -> None:
+    """ValueError naming the accepted input when ``x`` is not (N, in_chans, H, W) with H, W >= min_size."""
+    if x.ndim != 4 or x.shape[1] != in_chans:
+        raise ValueError(f'{name} expects (N, {in_chans}, H, W) input, got {tuple(x.shape)}')
+    if min(x.shape[-2:]) < min_size:
+        raise ValueError(f'{name} downsamples by {min_size} and needs H, W >= {min_size}, got '
+                         f'{tuple(x.shape[-2:])}')
+
+
+__all__ = ['unwrap_state_dict', 'resize_like', 'fetch_unnamed_url', 'is_other_head', 'add_missing',
+           'check_image_input']
