@@ -35,6 +35,9 @@ def test_config_builds_model(path):
     head = cfg.model.get('decode_head')
     if head is not None:
         assert list(head.in_channels) == [backbone.out_channels[i] for i in head.in_index]
+    neck = cfg.model.get('neck')
+    if neck is not None and isinstance(neck.get('in_channels'), (list, tuple)):
+        assert list(neck.in_channels) == backbone.out_channels
     aux = cfg.model.get('auxiliary_head')
     if aux is not None:
         assert aux.in_channels == backbone.out_channels[aux.in_index]

@@ -75,6 +75,12 @@ def test_train_then_test_with_pictures(tmp_path):
     assert len(list((tmp_path / 'pics').rglob('*.png'))) == 16  # one per validation image
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
 
+    # a user's own image through tools/infer.py
+    image = next((make_toy_seg() / 'images' / 'validation').glob('*.jpg'))
+    res = run_tool('infer', CONFIG, ckpt, image, '--out-dir', tmp_path / 'infer', '--device', 'cpu')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / 'infer' / 'vis' / image.name).is_file()
+
 
 def test_test_tool_rejects_missing_checkpoint(tmp_path):
     res = run_tool('test', CONFIG, tmp_path / 'none.pth')

@@ -37,7 +37,10 @@ def enable_pictures(cfg, show_dir: str, interval: int = 1) -> None:
         raise SystemExit(f'--show-dir: config {cfg.filename} has no default_hooks.visualization')
     hook.draw = True
     hook.interval = interval
-    hook_cls = HOOKS.get(hook.type) if isinstance(hook.type, str) else hook.type
+    hook_type = hook.type
+    if isinstance(hook_type, str) and '.' not in hook_type and cfg.get('default_scope'):
+        hook_type = f'{cfg.default_scope}.{hook_type}'  # the root registry only sees scoped names
+    hook_cls = HOOKS.get(hook_type) if isinstance(hook_type, str) else hook_type
     if hook_cls is not None and 'test_out_dir' in inspect.signature(hook_cls).parameters:
         hook.test_out_dir = osp.abspath(show_dir)  # hooks that write files themselves (mmdet)
     cfg.visualizer.save_dir = show_dir  # hooks that write through the visualizer (mmseg)

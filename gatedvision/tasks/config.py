@@ -71,6 +71,8 @@ def check_types(cfg: Config, filename: str = '') -> None:
                 found = None
             if found is not None:
                 break
+        if found is None and _is_mmcv_op(key):
+            continue  # roi_layer / nms configs: mmdet resolves them with getattr(mmcv.ops, type)
         if found is None:
             prefix, _, short = key.rpartition('.')
             if prefix:  # 'gatedvision.X': suggest from that scope's own registries
@@ -85,6 +87,14 @@ def check_types(cfg: Config, filename: str = '') -> None:
                               f"scope '{cfg.get('default_scope')}'{hint}")
         for k in getattr(found, 'foreign_config_keys', ()):
             skip.append(f'{path}.{k}')
+
+
+def _is_mmcv_op(name: str) -> bool:
+    try:
+        from mmcv import ops
+    except ImportError:
+        return False
+    return hasattr(ops, name)
 
 
 def _lineage(reg: Registry) -> Iterator[Registry]:

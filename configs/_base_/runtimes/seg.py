@@ -9,3 +9,5 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 tta_model = dict(type='SegTTAModel')
+# tools/infer.py: mmdet's / mmseg's inferencer for users' own images
+inferencer = dict(type='gatedvision.SegInferencer')

@@ -1,0 +1,42 @@
+"""Predict on your own images with a trained checkpoint; pictures (and predictions) go to --out-dir.
+
+    python tools/infer.py CONFIG CHECKPOINT IMAGE_OR_DIR [--out-dir DIR] [--device cpu|cuda]
+
+The config's ``inferencer`` names the task's inferencer (mmdet's DetInferencer for detection and
+instance segmentation, mmseg's MMSegInferencer for semantic segmentation).
+"""
+import argparse
+import os.path as osp
+
+from mmengine.registry import INFERENCERS, DefaultScope
+
+from gatedvision.tasks.config import load_config
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description='Predict on images')
+    p.add_argument('config', help='config file')
+    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('inputs', help='an image file or a folder of images')
+    p.add_argument('--out-dir', default='outputs', help='where the pictures and predictions go')
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda if available)')
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    for path, what in ((args.checkpoint, 'checkpoint'), (args.inputs, 'input')):
+        if not osp.exists(path):
+            raise SystemExit(f"{what} '{path}' does not exist")
+    cfg = load_config(args.config)
+    if 'inferencer' not in cfg:
+        raise SystemExit(f'config {args.config} names no inferencer (inferencer = dict(type=...))')
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        inferencer = INFERENCERS.build(dict(cfg.inferencer, model=cfg, weights=args.checkpoint,
+                                            device=args.device))
+    inferencer(args.inputs, out_dir=args.out_dir)
+    print(f'pictures written to {osp.join(args.out_dir, "vis")}')
+
+
+if __name__ == '__main__':
+    main()
