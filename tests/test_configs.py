@@ -31,16 +31,24 @@ def test_config_builds_model(path):
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model)
     backbone = model.backbone
-    # heads are configured for what the backbone really gives
+    # necks and heads are configured for what the backbone really gives
+    channels = backbone.out_channels
+    neck_cfg = cfg.model.get('neck')
+    for neck_part, neck in zip(neck_cfg if isinstance(neck_cfg, list) else [neck_cfg],
+                               model.neck if isinstance(neck_cfg, list) else [getattr(model, 'neck', None)]):
+        if neck_part is None:
+            break
+        declared = neck_part.in_channels
+        assert (list(declared) if isinstance(declared, (list, tuple)) else [declared]) == \
+            (channels if isinstance(declared, (list, tuple)) else channels[-1:])
+        out = neck.out_channels  # mmdet/mmseg FPN: an int per level; SimplePyramid: a list
+        channels = [out] * neck_part.num_outs if isinstance(out, int) else list(out)
     head = cfg.model.get('decode_head')
     if head is not None:
-        assert list(head.in_channels) == [backbone.out_channels[i] for i in head.in_index]
-    neck = cfg.model.get('neck')
-    if neck is not None and isinstance(neck.get('in_channels'), (list, tuple)):
-        assert list(neck.in_channels) == backbone.out_channels
+        assert list(head.in_channels) == [channels[i] for i in head.in_index]
     aux = cfg.model.get('auxiliary_head')
     if aux is not None:
-        assert aux.in_channels == backbone.out_channels[aux.in_index]
+        assert aux.in_channels == channels[aux.in_index]
 
 
 def _toy_config():

@@ -1,0 +1,8 @@
+_base_ = [
+    '../_base_/models/mask-rcnn_timm_fpn.py', '../_base_/datasets/coco_instance.py',
+    '../_base_/runtimes/det.py', '../_base_/schedules/schedule_1x.py'
+]
+model = dict(
+    backbone=dict(model_name='biformer_small', drop_path_rate=0.2, n_win=16),
+    neck=dict(in_channels=[64, 128, 256, 512]),
+)

@@ -1,0 +1,9 @@
+_base_ = [
+    '../_base_/models/fpn_timm.py', '../_base_/datasets/ade20k.py',
+    '../_base_/runtimes/seg.py', '../_base_/schedules/schedule_80k.py'
+]
+model = dict(
+    data_preprocessor=dict(size=_base_.crop_size),
+    backbone=dict(model_name='halonet26t', drop_path_rate=0.2),
+    neck=dict(in_channels=[256, 512, 1024, 2048]),
+)
