@@ -122,3 +122,17 @@ def test_reachable_from_openmmlab_scopes(scope):
     with DefaultScope.overwrite_default_scope(scope):
         bb = registry.build(dict(type='gatedvision.TimmBackbone', model_name='resnet18'))
     assert isinstance(bb, TimmBackbone)
+
+
+def test_plain_backbone_gives_its_last_block_by_default():
+    import gatedvision  # noqa: F401
+    bb = TimmBackbone('vig_tiny').eval()
+    assert bb.out_indices == (11,) and bb.out_strides == [16] and bb.out_channels == [192]
+    ref = timm.create_model('vig_tiny').eval()
+    ref.load_state_dict(bb.model.model.state_dict(), strict=False)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        expected = ref.forward_intermediates(x, indices=[11], norm=True, intermediates_only=True)[0]
+        torch.testing.assert_close(bb(x)[0], expected)
+    with pytest.raises(ValueError, match=r'out_indices \(12,\) out of range for vig_tiny: it has 12'):
+        TimmBackbone('vig_tiny', out_indices=(12,))

@@ -67,7 +67,8 @@ class TimmBackbone(BaseModule):
     Args:
         model_name: timm model name, e.g. ``'halonet26t'``.
         out_indices: feature levels to return, as indices into the model's ``feature_info``
-            (negative ones count from the end). Default: the last four levels of stride >= 4.
+            (negative ones count from the end). Default: the last four levels of stride >= 4, or
+            the last block of a plain (single-stride) model.
         pretrained: load the weights named by the model's pretrained cfg (downloads them once).
         checkpoint: local file or URL of a classification checkpoint for this model (the model's
             own layout or any layout its checkpoint filter accepts). Takes precedence over
@@ -104,7 +105,7 @@ class TimmBackbone(BaseModule):
         model_kwargs = dict(model_kwargs, in_chans=in_channels)
 
         meta = _build_meta(model_name, **model_kwargs)
-        levels = meta.feature_info.reduction()
+        levels = [f['reduction'] for f in meta.feature_info.info]  # every level, not just the default ones
         out_indices = self._resolve_out_indices(out_indices, levels)
         if size_divisor == 'auto':
             size_divisor = probe_size_divisor(meta, in_channels)
@@ -135,6 +136,8 @@ class TimmBackbone(BaseModule):
         n = len(levels)
         if out_indices is None:
             usable = [i for i, r in enumerate(levels) if r >= 4]
+            if len({levels[i] for i in usable}) == 1:  # plain (isotropic) model: its last block
+                return usable[-1:]
             return usable[-4:]
         out = []
         for i in out_indices:
