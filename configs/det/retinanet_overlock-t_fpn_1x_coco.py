@@ -1,18 +1,8 @@
 _base_ = [
-    '../_base_/models/retinanet_timm_fpn.py', '../_base_/datasets/coco_instance.py',
+    '../_base_/models/retinanet_timm_fpn.py', '../_base_/datasets/coco_detection.py',
     '../_base_/runtimes/det.py', '../_base_/schedules/schedule_1x.py'
 ]
 model = dict(
     backbone=dict(model_name='overlock_t', drop_path_rate=0.2, dense_ctx_proj=True),
     neck=dict(in_channels=[64, 128, 384, 640]),
 )
-train_pipeline = [  # boxes only
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_evaluator = dict(metric='bbox')
-test_evaluator = val_evaluator

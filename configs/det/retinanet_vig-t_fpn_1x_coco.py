@@ -1,5 +1,5 @@
 _base_ = [
-    '../_base_/models/retinanet_timm_fpn.py', '../_base_/datasets/coco_instance.py',
+    '../_base_/models/retinanet_timm_fpn.py', '../_base_/datasets/coco_detection.py',
     '../_base_/runtimes/det.py', '../_base_/schedules/schedule_1x.py'
 ]
 model = dict(
@@ -7,13 +7,3 @@ model = dict(
     neck=[dict(type='gatedvision.SimplePyramid', in_channels=192, out_channels=None),
           dict(type='FPN', in_channels=[48, 96, 192, 192], out_channels=256, num_outs=5, start_level=1, add_extra_convs='on_input')],
 )
-train_pipeline = [  # boxes only
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_evaluator = dict(metric='bbox')
-test_evaluator = val_evaluator
