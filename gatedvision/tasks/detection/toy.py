@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..segmentation.toy import _draw, _shape_colour, _texture
+from ..segmentation.toy import paint_shapes
 from ..utils import build_once, cache_dir
 
 CLASSES = ('disc', 'square', 'triangle', 'ring')
@@ -22,18 +22,12 @@ VERSION = 1
 
 def make_sample(rng: np.random.Generator, size: int = 256):
     """(RGB uint8 image, list of (category 1..4, visible bool mask))."""
-    img = _texture(rng, size)
+    img, shapes = paint_shapes(rng, size)
     instances = []
-    for _ in range(int(rng.integers(2, 6))):
-        cls = int(rng.integers(1, len(CLASSES) + 1))
-        mask = np.zeros((size, size), np.uint8)
-        _draw(mask, cls, rng, size)
-        m = mask.astype(bool)
-        shade = 1 + 0.1 * cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 2)
-        img[m] = np.clip(_shape_colour(rng, cls) * shade[m, None], 0, 1)
+    for cls, m in shapes:
         for _, earlier in instances:  # occlusion: what a later shape covers is no longer visible
             earlier &= ~m
-        instances.append((cls, m))
+        instances.append((cls, m.copy()))
     instances = [(c, m) for c, m in instances if m.sum() >= 20]
     return (img * 255).round().astype(np.uint8), instances
 

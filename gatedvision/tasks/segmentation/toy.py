@@ -55,10 +55,14 @@ def _draw(mask: np.ndarray, cls: int, rng: np.random.Generator, size: int) -> No
         cv2.circle(mask, (int(cx), int(cy)), r, 1, max(3, r // 3))
 
 
-def make_sample(rng: np.random.Generator, size: int = 256):
-    """One (RGB uint8 image, uint8 annotation) pair."""
+def paint_shapes(rng: np.random.Generator, size: int = 256):
+    """A textured background with 2–5 filled shapes painted in order, later over earlier.
+
+    Returns the float RGB image in [0, 1] and ``[(shape class 1..4, full mask), ...]`` in painting
+    order; the segmentation and the COCO toy data both derive their labels from it.
+    """
     img = _texture(rng, size)
-    ann = np.ones((size, size), np.uint8)  # class 1 = background
+    shapes = []
     for _ in range(int(rng.integers(2, 6))):
         cls = int(rng.integers(1, len(CLASSES)))
         mask = np.zeros((size, size), np.uint8)
@@ -66,6 +70,15 @@ def make_sample(rng: np.random.Generator, size: int = 256):
         m = mask.astype(bool)
         shade = 1 + 0.1 * cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 2)
         img[m] = np.clip(_shape_colour(rng, cls) * shade[m, None], 0, 1)
+        shapes.append((cls, m))
+    return img, shapes
+
+
+def make_sample(rng: np.random.Generator, size: int = 256):
+    """One (RGB uint8 image, uint8 annotation) pair."""
+    img, shapes = paint_shapes(rng, size)
+    ann = np.ones((size, size), np.uint8)  # class 1 = background
+    for cls, m in shapes:
         ann[m] = cls + 1
     return (img * 255).round().astype(np.uint8), ann
 
