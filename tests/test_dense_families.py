@@ -6,7 +6,6 @@ and a one-iteration schedule replace the rest, so what is tested is the config u
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 from gatedvision.tasks.config import load_config

@@ -14,7 +14,6 @@ segmentation), and the token attention runs chunked over query regions with a fu
 (:mod:`gatedvision.ops.routed_attention`) instead of materialising ``topk`` copies of the keys and
 values and the full attention matrix.
 """
-import math
 from typing import List, Optional, Sequence, Union
 
 import torch

@@ -10,7 +10,6 @@ Module names follow the original, so its checkpoints (``{'model': state_dict}``)
 the GF variants to the resolution the model is built for.
 """
 import re
-from functools import partial
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch

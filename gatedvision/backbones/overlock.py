@@ -15,7 +15,7 @@ merges them) and ``overlock_{xt,t,s,b}_reparam`` (deploy form). The training-onl
 is built with ``use_ds=True``; in training mode the model then returns ``dict(main=, aux=)`` as the
 original does.
 """
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Union
 
 import torch
 import torch.nn.functional as F

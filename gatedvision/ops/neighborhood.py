@@ -55,7 +55,6 @@ def _check(attn: torch.Tensor, value: torch.Tensor, kh: int, kw: int):
 
 def _dense(attn, value, rows, cols):
     b, g, h, w, kk = attn.shape
-    kh, kw = rows.shape[1], cols.shape[1]
     # flat (HW, kh*kw) index of each neighbour, row-major u*kw + v as F.unfold orders them
     flat = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(h * w, kk)
     mat = attn.new_zeros(b, g, h * w, h * w)
