@@ -6,3 +6,4 @@ model = dict(
     backbone=dict(model_name='biformer_small', drop_path_rate=0.2, n_win=16),
     neck=dict(in_channels=[64, 128, 256, 512]),
 )
+optim_wrapper = dict(optimizer=dict(weight_decay=1e-4))  # BiFormer's RetinaNet recipe

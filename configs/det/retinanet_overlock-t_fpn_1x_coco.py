@@ -6,3 +6,4 @@ model = dict(
     backbone=dict(model_name='overlock_t', drop_path_rate=0.2, dense_ctx_proj=True),
     neck=dict(in_channels=[64, 128, 384, 640]),
 )
+optim_wrapper = dict(optimizer=dict(lr=2e-4))  # OverLoCK's detection lr (AdamW, wd 0.05)

@@ -4,6 +4,6 @@ _base_ = [
 ]
 model = dict(
     data_preprocessor=dict(size=_base_.crop_size),
-    backbone=dict(model_name='biformer_small', drop_path_rate=0.2, n_win=8),
+    backbone=dict(model_name='biformer_small', drop_path_rate=0.15, n_win=8),
     neck=dict(in_channels=[64, 128, 256, 512]),
 )

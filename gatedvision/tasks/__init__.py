@@ -9,7 +9,9 @@ from .backbone import TimmBackbone, check_model_name
 from .detection import ToyCocoDataset, make_toy_coco
 from .hooks import RandomStateHook
 from . import inference  # noqa: F401  (registers the inferencers)
+from .optim import LayerDecayOptimWrapperConstructor
 from .segmentation import ToySegDataset, make_toy_seg
 from .transforms import Albu
 
-__all__ = ['TimmBackbone', 'check_model_name', 'RandomStateHook', 'ToyCocoDataset', 'make_toy_coco', 'ToySegDataset', 'make_toy_seg', 'Albu']
+__all__ = ['TimmBackbone', 'check_model_name', 'RandomStateHook', 'ToyCocoDataset', 'make_toy_coco', 'ToySegDataset', 'make_toy_seg', 'Albu',
+           'LayerDecayOptimWrapperConstructor']

@@ -1,0 +1,77 @@
+"""Layer-wise learning-rate decay for backbones laid out like ConvNeXt (HorNet's dense recipe).
+
+HorNet's detection and segmentation configs train with ``LearningRateDecayOptimizerConstructorHorNet``
+(the ConvNeXt constructor): parameters deeper in the backbone get a larger learning rate,
+``lr * decay_rate ** (num_layers + 1 - layer_id)``, where ``layer_id`` comes from the parameter's
+``downsample_layers.i`` / ``stages.i.j`` position, and everything outside those (necks, heads, output
+norms) has ``layer_id = num_layers + 1`` (scale 1). 1-D parameters and biases get no weight decay.
+This is the same rule for mmengine, found inside :class:`~gatedvision.TimmBackbone` whatever its
+prefix, so a config only names the constructor and the three numbers the paper used.
+"""
+import re
+from typing import List, Optional
+
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from mmengine.optim import DefaultOptimWrapperConstructor
+
+from gatedvision.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+_POSITION = re.compile(r'(?:^|\.)(downsample_layers|stages)\.(\d+)(?:\.(\d+))?')
+
+
+def layer_id(name: str, num_layers: int, decay_type: str) -> int:
+    """The decay depth of parameter ``name`` (ConvNeXt / HorNet rule; 0 is the stem)."""
+    m = _POSITION.search(name)
+    if m is None or not name.startswith('backbone.'):
+        return num_layers + 1
+    kind, stage, block = m.group(1), int(m.group(2)), m.group(3)
+    if decay_type == 'stage_wise':
+        return 0 if kind == 'downsample_layers' else stage + 1
+    # layer_wise: the third stage (the deep one) is split into pairs of blocks
+    if stage == 3:
+        return num_layers
+    if kind == 'downsample_layers':
+        return 0 if stage == 0 else stage + 1
+    if stage < 2:
+        return stage + 1
+    return min(3 + int(block or 0) // 2, num_layers - 1)
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """``paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise' | 'layer_wise', num_layers=6)``.
+
+    ``num_layers`` is the number the original configs give (6 for stage-wise, 12 for layer-wise);
+    the scale of a parameter at depth ``i`` is ``decay_rate ** (num_layers + 1 - i)``.
+    """
+
+    def add_params(self, params: List[dict], module: nn.Module, prefix: str = '',
+                   is_dcn_module: Optional[float] = None) -> None:
+        cfg = dict(self.paramwise_cfg)
+        unknown = set(cfg) - {'decay_rate', 'decay_type', 'num_layers'}
+        if unknown or 'decay_rate' not in cfg or 'num_layers' not in cfg:
+            raise ValueError(
+                f'LayerDecayOptimWrapperConstructor: paramwise_cfg needs decay_rate and num_layers '
+                f'(and optionally decay_type), got {sorted(self.paramwise_cfg)}')
+        decay_type = cfg.get('decay_type', 'layer_wise')
+        if decay_type not in ('layer_wise', 'stage_wise'):
+            raise ValueError(f"decay_type must be 'layer_wise' or 'stage_wise', got {decay_type!r}")
+        num_layers, rate = int(cfg['num_layers']), float(cfg['decay_rate'])
+        groups = {}
+        for name, param in module.named_parameters(prefix=prefix):
+            if not param.requires_grad:
+                continue
+            no_decay = param.ndim == 1 or name.endswith('.bias')
+            depth = layer_id(name, num_layers, decay_type)
+            key = (depth, no_decay)
+            if key not in groups:
+                scale = rate ** (num_layers + 1 - depth)
+                groups[key] = dict(params=[], lr=self.base_lr * scale, lr_scale=scale,
+                                   weight_decay=0. if no_decay else self.base_wd)
+            groups[key]['params'].append(param)
+        MMLogger.get_current_instance().info(
+            'layer decay: ' + ', '.join(f'depth {d}{" (no wd)" if nd else ""}: {len(g["params"])} '
+                                        f'tensors x{g["lr_scale"]:.4f}'
+                                        for (d, nd), g in sorted(groups.items())))
+        params.extend(groups.values())

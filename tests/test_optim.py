@@ -1,0 +1,60 @@
+"""The per-paper optimizer recipes: HorNet's layer-wise learning-rate decay."""
+import pytest
+import torch.nn as nn
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope, MODELS
+
+from gatedvision.tasks.config import load_config
+from gatedvision.tasks.optim import layer_id
+
+
+def _groups(config):
+    cfg = load_config(config)
+    cfg.model.backbone.pretrained = False
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = {}
+    for g in wrapper.optimizer.param_groups:
+        for p in g['params']:
+            out[names[id(p)]] = (g['lr'], g['weight_decay'])
+    assert len(out) == sum(1 for p in model.parameters() if p.requires_grad)
+    return out, cfg.optim_wrapper.optimizer
+
+
+def test_hornet_upernet_stage_wise_decay():
+    groups, opt = _groups('configs/seg/upernet_hornet-t-7x7_8xb2-160k_ade20k-512x512.py')
+    lr = opt.lr
+    assert lr == 1e-4 and opt.weight_decay == 0.05
+    bb = 'backbone.model.model.'
+    # num_layers=6: scale 0.9 ** (7 - depth); the stem and downsamplers are depth 0
+    assert groups[bb + 'downsample_layers.0.0.weight'] == pytest.approx((lr * 0.9 ** 7, 0.05))
+    assert groups[bb + 'stages.0.1.pwconv1.weight'] == pytest.approx((lr * 0.9 ** 6, 0.05))
+    assert groups[bb + 'stages.3.1.pwconv2.weight'] == pytest.approx((lr * 0.9 ** 3, 0.05))
+    assert groups[bb + 'stages.3.1.pwconv2.bias'] == pytest.approx((lr * 0.9 ** 3, 0.0))
+    # the output norms, the neck and the heads train at the base lr; 1-D tensors without decay
+    assert groups[bb + 'norm0.weight'] == pytest.approx((lr, 0.0))
+    assert groups['decode_head.conv_seg.weight'] == pytest.approx((lr, 0.05))
+
+
+def test_hornet_detection_layer_wise_decay():
+    groups, opt = _groups('configs/det/retinanet_hornet-t-7x7_fpn_1x_coco.py')
+    lr = opt.lr
+    assert lr == 2e-4
+    bb = 'backbone.model.model.'
+    # num_layers=12, rate 0.7: scale 0.7 ** (13 - depth); stage 3 (blocks 0, 1) is two deep blocks
+    assert groups[bb + 'stages.2.5.gnconv.dwconv.weight'][0] == pytest.approx(lr * 0.7 ** (13 - 5))
+    assert groups[bb + 'stages.2.0.gnconv.dwconv.weight'][0] == pytest.approx(lr * 0.7 ** (13 - 3))
+    assert groups[bb + 'downsample_layers.3.1.weight'][0] == pytest.approx(lr * 0.7)
+    assert groups['bbox_head.retina_cls.weight'] == pytest.approx((lr, 0.05))
+
+
+def test_layer_id_rules_and_errors():
+    assert layer_id('backbone.model.stages.2.30.x.weight', 12, 'layer_wise') == 11  # capped
+    assert layer_id('neck.stages.0.0.weight', 12, 'layer_wise') == 13  # not the backbone
+    from gatedvision.tasks.optim import LayerDecayOptimWrapperConstructor
+    with pytest.raises(ValueError, match='paramwise_cfg needs decay_rate and num_layers'):
+        LayerDecayOptimWrapperConstructor(
+            dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),
+            dict(decay_rate=0.9, num_layer=6))(nn.Linear(2, 2))
