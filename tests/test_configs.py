@@ -44,7 +44,7 @@ def test_config_builds_model(path):
         out = neck.out_channels  # mmdet/mmseg FPN: an int per level; SimplePyramid: a list
         channels = [out] * neck_part.num_outs if isinstance(out, int) else list(out)
     head = cfg.model.get('decode_head')
-    if head is not None:
+    if head is not None and 'in_index' in head:  # mmseg heads; restoration heads read the backbone
         assert list(head.in_channels) == [channels[i] for i in head.in_index]
     aux = cfg.model.get('auxiliary_head')
     if aux is not None:

@@ -1,5 +1,6 @@
 """Task heads and necks that OpenMMLab does not provide (registered in the ``gatedvision`` scope;
 they need the OpenMMLab stack)."""
+from .restoration_decoder import RestorationDecoder
 from .simple_pyramid import SimplePyramid
 
-__all__ = ['SimplePyramid']
+__all__ = ['RestorationDecoder', 'SimplePyramid']

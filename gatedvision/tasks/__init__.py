@@ -10,6 +10,7 @@ from .detection import ToyCocoDataset, make_toy_coco
 from .hooks import RandomStateHook
 from . import inference  # noqa: F401  (registers the inferencers)
 from .optim import LayerDecayOptimWrapperConstructor
+from . import restoration  # noqa: F401  (image restoration)
 from .segmentation import ToySegDataset, make_toy_seg
 from .transforms import Albu
 
