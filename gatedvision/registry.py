@@ -10,7 +10,7 @@ from mmengine.registry import Registry
 
 _TASKS = ['gatedvision.tasks', 'gatedvision.heads']
 
-RUNNERS = Registry('runner', parent=root.RUNNERS)
+RUNNERS = Registry('runner', parent=root.RUNNERS, locations=_TASKS)
 RUNNER_CONSTRUCTORS = Registry('runner constructor', parent=root.RUNNER_CONSTRUCTORS)
 LOOPS = Registry('loop', parent=root.LOOPS, locations=_TASKS)
 HOOKS = Registry('hook', parent=root.HOOKS, locations=_TASKS)

@@ -8,7 +8,7 @@ import inspect
 import os.path as osp
 
 from mmengine.config import DictAction
-from mmengine.registry import HOOKS
+from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
 from gatedvision.tasks.config import load_config
@@ -61,7 +61,7 @@ def main():
         cfg.test_evaluator = [*(cfg.test_evaluator if isinstance(cfg.test_evaluator, list)
                                 else [cfg.test_evaluator]),
                               dict(type='DumpResults', out_file_path=args.out)]
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.test()
 
 

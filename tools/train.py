@@ -7,6 +7,7 @@ import argparse
 import os.path as osp
 
 from mmengine.config import DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from gatedvision.tasks.config import load_config
@@ -54,7 +55,7 @@ def main():
             raise SystemExit(f"--resume: checkpoint '{args.resume}' does not exist")
         cfg.resume, cfg.load_from = True, args.resume
     add_tensorboard(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
 
 

@@ -10,6 +10,9 @@ log_level = 'INFO'
 # restores the random states on --resume so that resumed runs match uninterrupted ones
 custom_hooks = [dict(type='gatedvision.RandomStateHook')]
 load_from = None
+# atomic checkpoints, safe --resume, a checkpoint on SIGTERM / Ctrl-C, a stop at the first NaN loss
+runner_type = 'gatedvision.ResilientRunner'
+nonfinite_loss = 'stop'  # or 'skip': skip updates whose loss is NaN / Inf
 resume = False
 # registers gatedvision's modules and makes torch.load accept mmengine checkpoints
 custom_imports = dict(imports=['gatedvision.tasks'], allow_failed_imports=False)

@@ -11,8 +11,9 @@ from .hooks import RandomStateHook
 from . import inference  # noqa: F401  (registers the inferencers)
 from .optim import LayerDecayOptimWrapperConstructor
 from . import restoration  # noqa: F401  (image restoration)
+from .runner import ResilientRunner
 from .segmentation import ToySegDataset, make_toy_seg
 from .transforms import Albu
 
 __all__ = ['TimmBackbone', 'check_model_name', 'RandomStateHook', 'ToyCocoDataset', 'make_toy_coco', 'ToySegDataset', 'make_toy_seg', 'Albu',
-           'LayerDecayOptimWrapperConstructor']
+           'LayerDecayOptimWrapperConstructor', 'ResilientRunner']

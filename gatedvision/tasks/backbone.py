@@ -104,6 +104,7 @@ class TimmBackbone(BaseModule):
         self.in_channels = in_channels
         model_kwargs = dict(model_kwargs, in_chans=in_channels)
 
+        self._model_kwargs = model_kwargs  # to probe the sizes the model takes when one fails
         meta = _build_meta(model_name, **model_kwargs)
         levels = [f['reduction'] for f in meta.feature_info.info]  # every level, not just the default ones
         out_indices = self._resolve_out_indices(out_indices, levels)
@@ -211,7 +212,18 @@ class TimmBackbone(BaseModule):
             ph, pw = (-h) % d, (-w) % d
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph))
-        feats = self.model(x)
+        try:
+            feats = self.model(x)
+        except (AssertionError, RuntimeError) as e:
+            if self.size_divisor:
+                raise
+            # a size the model cannot take (HaloNet's blocks, window partitions): say which
+            need = probe_size_divisor(_build_meta(self.model_name, **self._model_kwargs),
+                                      self.in_channels)
+            if h % need == 0 and w % need == 0:
+                raise
+            raise ValueError(f"{self.model_name} needs H and W divisible by {need}, got {h}x{w}; set "
+                             f"size_divisor='auto' (or {need}) to pad, or resize the input") from e
         outs = []
         for i, (f, s) in enumerate(zip(feats, self.out_strides)):
             f = f[..., :math.ceil(h / s), :math.ceil(w / s)]

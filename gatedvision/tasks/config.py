@@ -26,7 +26,34 @@ def load_config(path: str, options: Optional[dict] = None) -> Config:
     if options:
         cfg.merge_from_dict(options)
     check_types(cfg, path)
+    check_top_level_keys(cfg, path)
     return cfg
+
+
+# what mmengine's Runner reads from a config (Runner.from_cfg) and what gatedvision adds
+RUNNER_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
+    'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
+    'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
+    'experiment_name', 'runner_type', 'custom_imports', 'nonfinite_loss', 'inferencer', 'tta_model',
+    'tta_pipeline', 'vis_backends')
+# variables OpenMMLab configs conventionally define for their own use
+CONFIG_VARIABLES = ('train_pipeline', 'val_pipeline', 'test_pipeline', 'dataset_type', 'data_root',
+                    'crop_size', 'img_scale', 'norm_cfg', 'backend_args', 'metainfo', 'num_classes')
+
+
+def check_top_level_keys(cfg: Config, path: str) -> None:
+    """A top-level key that is not one the Runner reads but looks like one is a typo that
+    mmengine would silently ignore (``train_cgf``): name it and the key it resembles. Other
+    top-level names (``crop_size``, ``train_pipeline``) are the config's own variables."""
+    for key in cfg.keys():
+        if key in RUNNER_KEYS or key in CONFIG_VARIABLES or key.startswith('_'):
+            continue
+        close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(f"config '{path}': unknown key '{key}' (mmengine would ignore it); "
+                              f"did you mean '{close[0]}'?")
 
 
 def _scope_registries(scope: Optional[str]) -> List[Registry]:

@@ -1,9 +1,13 @@
-"""Albumentations inside an OpenMMLab data pipeline."""
-from typing import Dict, List, Sequence
+"""Albumentations inside an OpenMMLab data pipeline, and an image loader with clear errors."""
+import logging
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
 
 import albumentations as A
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmcv.transforms import LoadImageFromFile as MMCVLoadImageFromFile
+from mmengine.logging import print_log
 
 from gatedvision.registry import TRANSFORMS
 
@@ -54,3 +58,38 @@ class Albu(BaseTransform):
 
     def __repr__(self):
         return f'{self.__class__.__name__}({self.aug.transforms})'
+
+
+@TRANSFORMS.register_module()
+class LoadImageFromFile(MMCVLoadImageFromFile):
+    """mmcv's ``LoadImageFromFile`` whose errors name the image and say what is wrong with it.
+
+    Args:
+        skip_bad: skip images that are missing, truncated or not images instead of stopping: the
+            loader returns nothing, the dataset draws another sample (training only) and each
+            skip is logged with a running count.
+        **kwargs: mmcv's ``LoadImageFromFile`` arguments.
+    """
+
+    def __init__(self, skip_bad: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.skip_bad = skip_bad
+        self.skipped = 0
+
+    def transform(self, results: Dict) -> Optional[Dict]:
+        path = results['img_path']
+        try:
+            out = super().transform(results)
+        except Exception as e:  # mmcv raises FileNotFoundError, or asserts on undecodable bytes
+            reason = ('does not exist (an annotation refers to it)' if not osp.exists(path)
+                      else 'is truncated, corrupt or not an image')
+            if not self.skip_bad:
+                raise ValueError(f"image '{path}' {reason}; fix or remove it, or set skip_bad=True "
+                                 f"in the pipeline's LoadImageFromFile to skip such samples") from e
+            self.skipped += 1
+            print_log(f"skipping image '{path}': it {reason} ({self.skipped} skipped so far by "
+                      f'this loader)', logger='current', level=logging.WARNING)
+            return None
+        if out is None:  # mmcv's ignore_empty
+            return None
+        return out

@@ -1,7 +1,7 @@
 # COCO boxes only (RetinaNet and other box detectors): coco_instance without masks.
 _base_ = ['./coco_instance.py']
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='gatedvision.LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

@@ -2,7 +2,7 @@
 dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='gatedvision.LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

@@ -3,7 +3,7 @@
 _base_ = ['./coco_instance.py']
 dataset_type = 'gatedvision.ToyCocoDataset'
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='gatedvision.LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomResize', scale=(256, 256), ratio_range=(0.8, 1.25), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
@@ -15,8 +15,10 @@ test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
+# workers restarted each epoch draw the same random augmentation after --resume as in a run that
+# never stopped (persistent workers would carry their random state across epochs)
 train_dataloader = dict(
-    batch_size=2,
+    batch_size=2, persistent_workers=False,
     dataset=dict(_delete_=True, type=dataset_type, data_root=None, split='train',
                  filter_cfg=dict(filter_empty_gt=True, min_size=4), pipeline=train_pipeline))
 val_dataloader = dict(

@@ -1,0 +1,225 @@
+"""mmengine's Runner with the guarantees long trainings need (every task's default runner).
+
+- Checkpoints are written atomically: to a temporary file in the same folder, flushed to disk,
+  then renamed, so a process killed while saving leaves the previous checkpoints intact.
+- ``--resume`` without a path picks the newest checkpoint that is complete, even when the
+  ``last_checkpoint`` pointer is missing or stale.
+- SIGTERM or Ctrl-C during training finishes the current iteration, saves a resumable checkpoint
+  and exits (a second Ctrl-C stops at once).
+- An error raised by a training step names the files of the batch it happened on (and, for
+  labels outside the class range, says so).
+- ``tools/test.py`` loads checkpoints strictly: a checkpoint of another architecture lists its
+  missing and unexpected keys instead of evaluating a half-initialised model.
+- A non-finite loss stops training at once, naming the iteration and the loss terms
+  (``nonfinite_loss='stop'``, the default), or skips that update (``'skip'``), counting the skips.
+"""
+import glob
+import os
+import os.path as osp
+import re
+import signal
+from typing import Optional
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+
+from gatedvision.registry import RUNNERS
+
+_CKPT_NUMBER = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
+
+
+def _fsync_replace(tmp: str, path: str) -> None:
+    with open(tmp, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable
+        fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save`` that never leaves a partial file at ``path``."""
+    tmp = osp.join(osp.dirname(path) or '.', f'.{osp.basename(path)}.tmp-{os.getpid()}')
+    try:
+        torch.save(obj, tmp)
+        _fsync_replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """A checkpoint file that torch can open (zip archive with its end record)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from: ``last_checkpoint``'s if it is complete, else
+    the highest-numbered complete ``iter_N.pth`` / ``epoch_N.pth`` in ``work_dir``."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            last = f.read().strip()
+        if last and osp.isfile(last) and is_complete_checkpoint(last):
+            return last
+    found = sorted(((int(m.group(1)), p) for p in glob.glob(osp.join(work_dir, '*.pth'))
+                    if (m := _CKPT_NUMBER.search(osp.basename(p)))), reverse=True)
+    return next((p for _, p in found if is_complete_checkpoint(p)), None)
+
+
+def batch_files(data) -> str:
+    """The files a data batch came from (img / gt / label paths in its samples' metainfo)."""
+    samples = data.get('data_samples') if isinstance(data, dict) else None
+    paths = []
+    for sample in samples or []:
+        meta = getattr(sample, 'metainfo', sample if isinstance(sample, dict) else {})
+        paths += [str(meta[k]) for k in ('img_path', 'seg_map_path', 'gt_path', 'lq_path',
+                                          'label_path') if meta.get(k)]
+    return ', '.join(paths) or 'unknown files'
+
+
+class _InterruptHook(Hook):
+    """Saves a resumable checkpoint after the iteration during which SIGTERM / SIGINT arrived."""
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.signum = None
+
+    def handle(self, signum, frame):
+        if self.signum is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self.signum is None:
+            return
+        name = f'iter_{runner.iter + 1}.pth'
+        runner.save_checkpoint(runner.work_dir, name, by_epoch=False)
+        path = osp.join(runner.work_dir, name)
+        with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
+            f.write(path)
+        runner.logger.warning(
+            f'{signal.Signals(self.signum).name} received: stopped after iteration {runner.iter + 1} '
+            f'and saved {path}; continue with tools/train.py CONFIG --work-dir {runner.work_dir} --resume')
+        raise SystemExit(128 + self.signum)
+
+
+@RUNNERS.register_module()
+class ResilientRunner(Runner):
+    """mmengine's Runner + atomic checkpoints, safe auto-resume, saving on SIGTERM / Ctrl-C and
+    a non-finite loss guard. Config key ``nonfinite_loss``: ``'stop'`` (default) or ``'skip'``."""
+
+    nonfinite_loss = 'stop'
+    strict_load = False
+
+    @classmethod
+    def from_cfg(cls, cfg) -> 'ResilientRunner':
+        runner = super().from_cfg(cfg)
+        runner.nonfinite_loss = cfg.get('nonfinite_loss', 'stop')
+        if runner.nonfinite_loss not in ('stop', 'skip'):
+            raise ValueError(f"config key nonfinite_loss must be 'stop' or 'skip', got {runner.nonfinite_loss!r}")
+        return runner
+
+    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+        tmp = f'.{filename}.tmp-{os.getpid()}'
+        try:
+            super().save_checkpoint(out_dir, tmp, *args, **kwargs)
+            _fsync_replace(osp.join(out_dir, tmp), osp.join(out_dir, filename))
+        finally:
+            if osp.exists(osp.join(out_dir, tmp)):
+                os.remove(osp.join(out_dir, tmp))
+
+    def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
+                        revise_keys=[(r'^module.', '')]):
+        return super().load_checkpoint(filename, map_location, strict or self.strict_load, revise_keys)
+
+    def test(self) -> dict:
+        self.strict_load = True  # evaluating a partly loaded model would report wrong numbers
+        return super().test()
+
+    def load_or_resume(self) -> None:
+        if self._resume and self._load_from is None and not self._has_loaded:
+            found = find_resumable_checkpoint(self.work_dir)
+            if found is None:
+                self.logger.warning(f'--resume: no complete checkpoint in {self.work_dir}; starting afresh')
+                self._resume = False
+            else:
+                self._load_from = found
+                self.logger.info(f'Resuming from {found}')
+        super().load_or_resume()
+
+    def _guard_nonfinite(self) -> None:
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        parse, runner = model.parse_losses, self
+        self.skipped_updates = 0
+
+        def skip_next_step():
+            wrapper = runner.optim_wrapper  # built by now (train() builds it before the loop)
+            if not getattr(wrapper, '_gv_guarded', False):
+                step = wrapper.step
+
+                def guarded_step(**kwargs):
+                    if wrapper._gv_skip:
+                        wrapper._gv_skip = False
+                        return None
+                    return step(**kwargs)
+                wrapper.step, wrapper._gv_guarded = guarded_step, True
+            wrapper._gv_skip = True
+
+        def checked(losses):
+            loss, log_vars = parse(losses)
+            bad = {k: float(v.detach()) for k, v in log_vars.items()
+                   if 'loss' in k and k != 'loss' and torch.is_tensor(v) and not torch.isfinite(v).all()}
+            if not bad and torch.isfinite(loss).all():
+                return loss, log_vars
+            terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or f'loss={float(loss.detach())}'
+            if runner.nonfinite_loss == 'stop':
+                raise FloatingPointError(
+                    f'non-finite loss at iteration {runner.iter + 1}: {terms}. Training stopped; the '
+                    f'checkpoints in {runner.work_dir} are intact (lower the learning rate, or set '
+                    f"nonfinite_loss='skip' to skip such updates)")
+            runner.skipped_updates += 1
+            runner.logger.warning(f'iteration {runner.iter + 1}: non-finite loss ({terms}); update '
+                                  f'skipped ({runner.skipped_updates} so far)')
+            skip_next_step()
+            # backward() of this zero gives zero gradients; the optimizer step is skipped as well
+            zero = sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
+            return zero, {k: (v if torch.isfinite(v).all() else torch.zeros_like(v))
+                          for k, v in log_vars.items()}
+
+        model.parse_losses = checked
+
+        train_step = model.train_step
+
+        def named_train_step(data, optim_wrapper):
+            try:
+                return train_step(data, optim_wrapper)
+            except (IndexError, ValueError, RuntimeError, KeyError) as e:
+                hint = (' Label values outside the classes the model predicts: check num_classes '
+                        'and reduce_zero_label.' if 'out of bounds' in str(e) else '')
+                raise type(e)(f'{e}\n(iteration {runner.iter + 1}, batch of {batch_files(data)}){hint}') from e
+
+        model.train_step = named_train_step
+
+    def train(self):
+        self._guard_nonfinite()
+        hook = _InterruptHook()
+        self.register_hook(hook)
+        previous = {s: signal.signal(s, hook.handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return super().train()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
