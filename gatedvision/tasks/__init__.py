@@ -9,6 +9,7 @@ from .backbone import TimmBackbone, check_model_name
 from .detection import ToyCocoDataset, make_toy_coco
 from .hooks import RandomStateHook
 from . import inference  # noqa: F401  (registers the inferencers)
+from . import medseg  # noqa: F401  (medical segmentation)
 from .optim import LayerDecayOptimWrapperConstructor
 from . import restoration  # noqa: F401  (image restoration)
 from .runner import ResilientRunner

@@ -1,0 +1,13 @@
+"""Medical image segmentation on mmengine: nnU-Net / MSD datasets read with nibabel, 2-D and 2.5-D
+slice training of an attention-gated U-Net (:class:`~gatedvision.heads.AttentionUNetHead`) on any
+timm backbone, whole-volume inference, MONAI's losses and metrics, NIfTI predictions."""
+from .dataset import NnUNetSliceDataset, NnUNetVolumeDataset
+from .hooks import MedSegVisualizationHook
+from .inferencer import MedSegInferencer
+from .metric import MedSegMetric, volume_scores
+from .model import MedSegDataPreProcessor, MedSegmentor, deep_supervision_loss, stack_slices
+from .toy import make_toy_medseg
+
+__all__ = ['NnUNetSliceDataset', 'NnUNetVolumeDataset', 'MedSegVisualizationHook',
+           'MedSegInferencer', 'MedSegMetric', 'volume_scores', 'MedSegDataPreProcessor',
+           'MedSegmentor', 'deep_supervision_loss', 'stack_slices', 'make_toy_medseg']
