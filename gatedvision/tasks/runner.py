@@ -18,6 +18,7 @@ import os
 import os.path as osp
 import re
 import signal
+import threading
 from typing import Optional
 
 import torch
@@ -209,7 +210,12 @@ class ResilientRunner(Runner):
             except (IndexError, ValueError, RuntimeError, KeyError) as e:
                 hint = (' Label values outside the classes the model predicts: check num_classes '
                         'and reduce_zero_label.' if 'out of bounds' in str(e) else '')
-                raise type(e)(f'{e}\n(iteration {runner.iter + 1}, batch of {batch_files(data)}){hint}') from e
+                msg = f'{e}\n(iteration {runner.iter + 1}, batch of {batch_files(data)}){hint}'
+                try:
+                    named = type(e)(msg)
+                except Exception:  # exception types with other constructors
+                    named = RuntimeError(msg)
+                raise named from e
 
         model.train_step = named_train_step
 
@@ -217,7 +223,9 @@ class ResilientRunner(Runner):
         self._guard_nonfinite()
         hook = _InterruptHook()
         self.register_hook(hook)
-        previous = {s: signal.signal(s, hook.handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous = {}
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            previous = {s: signal.signal(s, hook.handle) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return super().train()
         finally:
