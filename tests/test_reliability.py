@@ -197,10 +197,18 @@ def test_checkpoint_of_another_model_is_refused_at_test_time(tmp_path):
         runner.load_checkpoint(str(tmp_path / 'a' / 'iter_1.pth'))
 
 
-# Exact resume through tools/train.py for the tasks whose toy configs are not covered elsewhere
-# (segmentation: tests/test_segmentation.py; medical: tests/test_medseg.py): train 2N steps
-# straight, and N steps + `--resume` + N more; the final weights must be identical.
+# Exact resume through tools/train.py for every task's toy config: train 2N steps straight, and
+# N steps + `--resume` + N more; the final weights must be identical.
 RESUME_CASES = {
+    'segmentation': ('configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py',
+                     ['train_cfg.max_iters=6', 'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
+                      'default_hooks.checkpoint.interval=3', 'default_hooks.checkpoint.max_keep_ckpts=-1'],
+                     'iter_3.pth', 'iter_6.pth'),
+    'medical': ('configs/medseg/agunet_hornet-t-7x7-slim_1xb8-400i_toymedseg.py',
+                ['train_cfg.max_iters=4', 'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
+                 'default_hooks.checkpoint.interval=2', 'default_hooks.checkpoint.max_keep_ckpts=-1',
+                 'default_hooks.checkpoint.save_best=None'],
+                'iter_2.pth', 'iter_4.pth'),
     'restoration': ('configs/restore/nafdec_hornet-t-7x7_1xb8-300i_toyrestore-sigma25.py',
                     ['train_cfg.max_iters=4', 'train_cfg.val_interval=100', 'param_scheduler.0.end=4',
                      'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=4'],
