@@ -63,7 +63,10 @@ def _runner(work_dir, model=None, max_iters=6, dataset=None, num_workers=0, **kw
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[RandomStateHook()], randomness=dict(seed=0), **kwargs)
+        custom_hooks=[RandomStateHook()], randomness=dict(seed=0),
+        # mmengine keeps one visualizer per experiment name (a timestamp by default): runners made
+        # within the same second would share the first one's log folder
+        experiment_name=f'toy-{time.time_ns()}', **kwargs)
 
 
 def _weights(path):
