@@ -28,6 +28,7 @@ def _run(full: Path, toy: Path, tmp_path, overrides: dict):
     for key, value in overrides.items():
         cfg.merge_from_dict({key: value})
     cfg.work_dir = str(tmp_path)
+    cfg.experiment_name = tmp_path.name  # one visualizer per test (mmengine keys them by this name)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
