@@ -3,6 +3,7 @@
 Each family's full COCO / ADE20K config gives the model (backbone, neck, channels); the toy data
 and a one-iteration schedule replace the rest, so what is tested is the config users will run.
 """
+import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def _run(full: Path, toy: Path, tmp_path, overrides: dict):
     for key, value in overrides.items():
         cfg.merge_from_dict({key: value})
     cfg.work_dir = str(tmp_path)
-    cfg.experiment_name = tmp_path.name  # one visualizer per test (mmengine keys them by this name)
+    cfg.experiment_name = f'{tmp_path.name}-{time.time_ns()}'  # one visualizer per test (mmengine keys them by name)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
