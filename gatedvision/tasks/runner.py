@@ -13,6 +13,7 @@
 - A non-finite loss stops training at once, naming the iteration and the loss terms
   (``nonfinite_loss='stop'``, the default), or skips that update (``'skip'``), counting the skips.
 """
+import contextlib
 import glob
 import os
 import os.path as osp
@@ -45,15 +46,23 @@ def _fsync_replace(tmp: str, path: str) -> None:
         pass
 
 
-def atomic_torch_save(obj, path: str) -> None:
-    """``torch.save`` that never leaves a partial file at ``path``."""
+@contextlib.contextmanager
+def _atomic_file(path: str):
+    """Yield a temporary name beside ``path``; once the body has written it, flush it to disk and
+    rename it to ``path``. The temporary file is removed if the body fails."""
     tmp = osp.join(osp.dirname(path) or '.', f'.{osp.basename(path)}.tmp-{os.getpid()}')
     try:
-        torch.save(obj, tmp)
+        yield tmp
         _fsync_replace(tmp, path)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save`` that never leaves a partial file at ``path``."""
+    with _atomic_file(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def is_complete_checkpoint(path: str) -> bool:
@@ -134,13 +143,8 @@ class ResilientRunner(Runner):
         return runner
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
-        tmp = f'.{filename}.tmp-{os.getpid()}'
-        try:
-            super().save_checkpoint(out_dir, tmp, *args, **kwargs)
-            _fsync_replace(osp.join(out_dir, tmp), osp.join(out_dir, filename))
-        finally:
-            if osp.exists(osp.join(out_dir, tmp)):
-                os.remove(osp.join(out_dir, tmp))
+        with _atomic_file(osp.join(out_dir, filename)) as tmp:
+            super().save_checkpoint(out_dir, osp.basename(tmp), *args, **kwargs)
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
                         revise_keys=[(r'^module.', '')]):
