@@ -36,6 +36,9 @@ CASES = {
     'input size the backbone cannot take': (
         lambda tmp: TimmBackbone('halonet26t', size_divisor=None)(torch.rand(1, 3, 200, 200)),
         ValueError, r"halonet26t needs H and W divisible by 256, got 200x200; set size_divisor='auto'"),
+    'unknown output norm': (
+        lambda tmp: TimmBackbone('resnet18', out_norm=dict(type='LN2')),
+        ValueError, r"TimmBackbone out_norm type 'LN2' is not a norm layer; did you mean 'LN2d'\? Known: LN2d, BN"),
     'corrupt or truncated image': (
         lambda tmp: LoadImageFromFile()(dict(img_path=_image(tmp / 'cut.jpg', ok=False))),
         ValueError, r"image '.*cut\.jpg' is truncated, corrupt or not an image; .*skip_bad=True"),

@@ -113,6 +113,12 @@ def test_out_norm_ln2d():
     for o in outs:
         torch.testing.assert_close(o.mean(1), torch.zeros_like(o.mean(1)), atol=1e-4, rtol=0)
 
+    # the config checker leaves 'LN2d' (not a registry type) to the backbone, which knows it
+    from gatedvision.tasks.config import load_config
+    cfg = load_config('configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py',
+                      {'model.backbone.out_norm': dict(type='LN2d')})
+    assert cfg.model.backbone.out_norm == dict(type='LN2d')
+
 
 @pytest.mark.parametrize('scope', ['mmseg', 'mmdet'])
 def test_reachable_from_openmmlab_scopes(scope):

@@ -85,6 +85,8 @@ class TimmBackbone(BaseModule):
         init_cfg: mmengine init config.
         **model_kwargs: forwarded to ``timm.create_model`` (e.g. ``drop_path_rate``).
     """
+    foreign_config_keys = ('out_norm',)  # 'LN2d' is ours, not a registry type; checked when built
+
 
     def __init__(self,
                  model_name: str,
@@ -285,4 +287,10 @@ def _build_norm(cfg: dict, channels: int) -> nn.Module:
     if kind == 'LN2d':
         return LayerNorm2d(channels, **cfg)
     from mmcv.cnn import build_norm_layer
+    from mmengine.registry import MODELS as MMENGINE_MODELS
+    if MMENGINE_MODELS.get(kind) is None:
+        norms = ['LN2d'] + [n for n in ('BN', 'SyncBN', 'GN', 'LN', 'IN') if MMENGINE_MODELS.get(n) is not None]
+        close = difflib.get_close_matches(kind, norms, n=1)
+        raise ValueError(f"TimmBackbone out_norm type '{kind}' is not a norm layer"
+                         + (f"; did you mean '{close[0]}'?" if close else '') + f' Known: {", ".join(norms)}')
     return build_norm_layer(dict(type=kind, **cfg), channels)[1]

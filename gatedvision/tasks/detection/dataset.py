@@ -17,12 +17,14 @@ class ToyCocoDataset(CocoDataset):
         split: ``'train'`` or ``'val'``.
         num_images: (train, val) images to generate.
         image_size: side of the generated square images.
+        sparse: 1–3 larger shapes apart from each other instead of 2–5 that may occlude.
     """
     METAINFO = dict(classes=CLASSES, palette=PALETTE)
 
     def __init__(self, data_root=None, split: str = 'train', num_images=(64, 16), image_size: int = 256,
-                 **kwargs):
-        root = make_toy_coco(data_root, num_train=num_images[0], num_val=num_images[1], size=image_size)
+                 sparse: bool = False, **kwargs):
+        root = make_toy_coco(data_root, num_train=num_images[0], num_val=num_images[1], size=image_size,
+                             sparse=sparse)
         kwargs.setdefault('ann_file', f'annotations/instances_{split}.json')
         kwargs.setdefault('data_prefix', dict(img=f'images/{split}/'))
         super().__init__(data_root=str(root), **kwargs)
@@ -31,9 +33,10 @@ class ToyCocoDataset(CocoDataset):
 @METRICS.register_module()
 class ToyCocoMetric(CocoMetric):
     """mmdet's ``CocoMetric`` (boxes and masks) against the toy dataset's annotation file, which
-    lives in the cache; ``num_images`` and ``image_size`` must match the dataset's."""
+    lives in the cache; ``num_images``, ``image_size`` and ``sparse`` must match the dataset's."""
 
     def __init__(self, data_root=None, split: str = 'val', num_images=(64, 16), image_size: int = 256,
-                 **kwargs):
-        root = make_toy_coco(data_root, num_train=num_images[0], num_val=num_images[1], size=image_size)
+                 sparse: bool = False, **kwargs):
+        root = make_toy_coco(data_root, num_train=num_images[0], num_val=num_images[1], size=image_size,
+                             sparse=sparse)
         super().__init__(ann_file=str(root / 'annotations' / f'instances_{split}.json'), **kwargs)

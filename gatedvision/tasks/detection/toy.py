@@ -2,8 +2,9 @@
 
 ``images/{train,val}/*.jpg`` and ``annotations/instances_{train,val}.json`` (boxes, RLE masks of
 the visible part of each shape, areas, categories): the shapes of the toy segmentation data, each
-an instance, later shapes occluding earlier ones. mmdet's ``CocoDataset`` and ``CocoMetric`` read
-it as they read COCO.
+an instance, later shapes occluding earlier ones; or, with ``sparse=True``, 1–3 larger shapes apart
+from each other, which a detector trained from scratch learns in a few hundred CPU iterations.
+mmdet's ``CocoDataset`` and ``CocoMetric`` read it as they read COCO.
 """
 import json
 from pathlib import Path
@@ -20,9 +21,9 @@ PALETTE = [(220, 20, 60), (0, 200, 80), (30, 90, 230), (250, 200, 0)]
 VERSION = 1
 
 
-def make_sample(rng: np.random.Generator, size: int = 256):
+def make_sample(rng: np.random.Generator, size: int = 256, sparse: bool = False):
     """(RGB uint8 image, list of (category 1..4, visible bool mask))."""
-    img, shapes = paint_shapes(rng, size)
+    img, shapes = paint_shapes(rng, size, sparse)
     instances = []
     for cls, m in shapes:
         for _, earlier in instances:  # occlusion: what a later shape covers is no longer visible
@@ -32,12 +33,12 @@ def make_sample(rng: np.random.Generator, size: int = 256):
     return (img * 255).round().astype(np.uint8), instances
 
 
-def _write_split(root: Path, split: str, n: int, seed: int, size: int) -> None:
+def _write_split(root: Path, split: str, n: int, seed: int, size: int, sparse: bool) -> None:
     (root / 'images' / split).mkdir(parents=True)
     rng = np.random.default_rng(seed)
     images, annotations = [], []
     for i in range(n):
-        img, instances = make_sample(rng, size)
+        img, instances = make_sample(rng, size, sparse)
         name = f'toy_{split}_{i:05d}.jpg'
         cv2.imwrite(str(root / 'images' / split / name), img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
         images.append(dict(id=i + 1, file_name=name, height=size, width=size))
@@ -54,13 +55,14 @@ def _write_split(root: Path, split: str, n: int, seed: int, size: int) -> None:
     (root / 'annotations' / f'instances_{split}.json').write_text(json.dumps(coco))
 
 
-def make_toy_coco(root=None, num_train: int = 64, num_val: int = 16, size: int = 256) -> Path:
+def make_toy_coco(root=None, num_train: int = 64, num_val: int = 16, size: int = 256,
+                  sparse: bool = False) -> Path:
     """Write the toy COCO dataset to ``root`` (default: the cache) unless it is there."""
     if root is None:
-        root = cache_dir(f'toycoco-v{VERSION}-{num_train}-{num_val}-{size}')
+        root = cache_dir(f'toycoco-v{VERSION}-{num_train}-{num_val}-{size}' + ('-sparse' if sparse else ''))
 
     def build(tmp: Path):
-        _write_split(tmp, 'train', num_train, seed=0, size=size)
-        _write_split(tmp, 'val', num_val, seed=1, size=size)
+        _write_split(tmp, 'train', num_train, seed=0, size=size, sparse=sparse)
+        _write_split(tmp, 'val', num_val, seed=1, size=size, sparse=sparse)
 
     return build_once(Path(root), build)

@@ -38,9 +38,9 @@ def _shape_colour(rng: np.random.Generator, cls: int) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255
 
 
-def _draw(mask: np.ndarray, cls: int, rng: np.random.Generator, size: int) -> None:
+def _draw(mask: np.ndarray, cls: int, rng: np.random.Generator, size: int, radius=(12, 5)) -> None:
     cx, cy = rng.integers(size // 8, size - size // 8, size=2)
-    r = int(rng.integers(size // 12, size // 5))
+    r = int(rng.integers(size // radius[0], size // radius[1]))
     if cls == 1:
         cv2.circle(mask, (int(cx), int(cy)), r, 1, -1)
     elif cls == 2:
@@ -55,19 +55,31 @@ def _draw(mask: np.ndarray, cls: int, rng: np.random.Generator, size: int) -> No
         cv2.circle(mask, (int(cx), int(cy)), r, 1, max(3, r // 3))
 
 
-def paint_shapes(rng: np.random.Generator, size: int = 256):
-    """A textured background with 2–5 filled shapes painted in order, later over earlier.
+def paint_shapes(rng: np.random.Generator, size: int = 256, sparse: bool = False):
+    """A textured background with filled shapes painted in order, later over earlier.
 
+    ``sparse=False``: 2–5 shapes of radius size/12…size/5 that may overlap. ``sparse=True``: 1–3
+    larger shapes (radius size/8…size/4) that do not touch, for a detector that must learn in a few
+    hundred CPU iterations.
     Returns the float RGB image in [0, 1] and ``[(shape class 1..4, full mask), ...]`` in painting
     order; the segmentation and the COCO toy data both derive their labels from it.
     """
     img = _texture(rng, size)
     shapes = []
-    for _ in range(int(rng.integers(2, 6))):
+    taken = np.zeros((size, size), np.uint8)
+    for _ in range(int(rng.integers(1, 4) if sparse else rng.integers(2, 6))):
         cls = int(rng.integers(1, len(CLASSES)))
         mask = np.zeros((size, size), np.uint8)
-        _draw(mask, cls, rng, size)
+        for _attempt in range(20 if sparse else 1):
+            mask[:] = 0
+            _draw(mask, cls, rng, size, radius=(8, 4) if sparse else (12, 5))
+            if not (mask & taken).any():
+                break
+        else:
+            continue  # sparse: no free room for this shape
         m = mask.astype(bool)
+        if sparse:  # keep a margin of a few pixels between shapes
+            taken |= cv2.dilate(mask, np.ones((7, 7), np.uint8))
         shade = 1 + 0.1 * cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 2)
         img[m] = np.clip(_shape_colour(rng, cls) * shade[m, None], 0, 1)
         shapes.append((cls, m))
