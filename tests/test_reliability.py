@@ -216,9 +216,10 @@ RESUME_CASES = {
                     ['train_cfg.max_iters=4', 'train_cfg.val_interval=100', 'param_scheduler.0.end=4',
                      'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=4'],
                     'iter_2.pth', 'iter_4.pth'),
-    'detection': ('configs/det/mask-rcnn_hornet-t-7x7_fpn_1xb2-2e_toycoco.py',
-                  ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100',
-                   'train_dataloader.dataset.indices=4', 'default_hooks.checkpoint.max_keep_ckpts=-1'],
+    'detection': ('configs/det/mask-rcnn_halonet26t_fpn_1xb4-4e_toycoco-sparse.py',
+                  ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
+                   'train_dataloader.dataset.indices=4', 'default_hooks.checkpoint.interval=1',
+                   'default_hooks.checkpoint.max_keep_ckpts=-1'],
                   'epoch_1.pth', 'epoch_2.pth'),
 }
 
