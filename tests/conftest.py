@@ -9,6 +9,21 @@ ROOT = Path(__file__).resolve().parents[1]
 # Generated datasets go to a per-run cache unless the caller chose one, so tests never depend on
 # (or pollute) the user's cache. Set before gatedvision.tasks is imported anywhere.
 os.environ.setdefault('GATEDVISION_CACHE', tempfile.mkdtemp(prefix='gatedvision-test-cache-'))
+# pytest-xdist workers share the cores: one intra-op thread each (tools run in subprocesses inherit
+# it), else their OpenMP pools oversubscribe the CPU and every worker slows down several times.
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    os.environ.setdefault('MKL_NUM_THREADS', '1')
+
+
+# Modules that train for minutes run first, so that the pytest-xdist workers finish together.
+LONG_FIRST = ('test_detection.py', 'test_reliability.py', 'test_segmentation.py', 'test_restoration.py',
+              'test_medseg.py')
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: (item.path.name not in LONG_FIRST, LONG_FIRST.index(item.path.name)
+                                 if item.path.name in LONG_FIRST else 0))
 
 
 @pytest.fixture(scope='session')

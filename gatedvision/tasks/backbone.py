@@ -87,7 +87,6 @@ class TimmBackbone(BaseModule):
     """
     foreign_config_keys = ('out_norm',)  # 'LN2d' is ours, not a registry type; checked when built
 
-
     def __init__(self,
                  model_name: str,
                  out_indices: Optional[Sequence[int]] = None,

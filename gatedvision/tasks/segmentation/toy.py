@@ -38,9 +38,11 @@ def _shape_colour(rng: np.random.Generator, cls: int) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255
 
 
-def _draw(mask: np.ndarray, cls: int, rng: np.random.Generator, size: int, radius=(12, 5)) -> None:
+def _draw(mask: np.ndarray, cls: int, rng: np.random.Generator, size: int,
+          radius_div=(12, 5)) -> None:
+    """Draw one shape of class ``cls`` into ``mask``; its radius is drawn from size/radius_div."""
     cx, cy = rng.integers(size // 8, size - size // 8, size=2)
-    r = int(rng.integers(size // radius[0], size // radius[1]))
+    r = int(rng.integers(size // radius_div[0], size // radius_div[1]))
     if cls == 1:
         cv2.circle(mask, (int(cx), int(cy)), r, 1, -1)
     elif cls == 2:
@@ -72,7 +74,7 @@ def paint_shapes(rng: np.random.Generator, size: int = 256, sparse: bool = False
         mask = np.zeros((size, size), np.uint8)
         for _attempt in range(20 if sparse else 1):
             mask[:] = 0
-            _draw(mask, cls, rng, size, radius=(8, 4) if sparse else (12, 5))
+            _draw(mask, cls, rng, size, radius_div=(8, 4) if sparse else (12, 5))
             if not (mask & taken).any():
                 break
         else:
