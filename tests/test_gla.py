@@ -64,7 +64,9 @@ def test_fla_matches_torch_on_cuda():
     for reverse in (False, True):
         a = gla(q, k, v, g, reverse=reverse, backend='fla')[0]
         b = gla(q, k, v, g, reverse=reverse, backend='torch')[0]
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+        # fla-core's fp32 dots run in TF32. Measured on an H100 against a float64 recurrence: fla's
+        # largest error 2.6e-2 at outputs up to 17.3 (1.5e-3 of the scale), the torch path's 3.4e-6.
+        assert (a - b).abs().max() <= 5e-3 * b.abs().max()
 
 
 def test_segments_hand_the_state_on(monkeypatch):

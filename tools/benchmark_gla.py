@@ -55,8 +55,14 @@ def main():
             for reverse in (False, True):
                 a = gla(*x, reverse=reverse, backend='fla')[0]
                 b = gla(*x, reverse=reverse, backend='torch')[0]
-                torch.testing.assert_close(a, b, rtol=2e-3, atol=2e-3)
-        print('fla chunk_gla agrees with the torch path (fwd, both directions)', file=sys.stderr)
+                # fla-core's fp32 dots run in TF32: on an H100 its largest error against a float64
+                # recurrence was 1.5e-3 of the output's largest magnitude (the torch path's: 2e-7)
+                err = ((a - b).abs().max() / b.abs().max()).item()
+                if not err <= 5e-3:
+                    sys.exit(f'fla chunk_gla disagrees with the torch path at {shape}, reverse={reverse}: '
+                             f'largest error {err:.2e} of the output scale (TF32 allows ~1.5e-3)')
+        print('fla chunk_gla agrees with the torch path (fwd, both directions, within TF32 precision)',
+              file=sys.stderr)
     else:
         impls['recurrence'] = lambda *x: gla_recurrent(*x)[0]
     print(f'\nGLA on {args.device} ({args.threads} threads on CPU), median of {args.repeats}\n')
@@ -65,9 +71,9 @@ def main():
     for shape in SHAPES:
         for name, fn in impls.items():
             x = inputs(shape, args.device)
-            fwd = timed(lambda: fn(*x), args.device, args.repeats)
+            fwd = timed(lambda fn=fn, x=x: fn(*x), args.device, args.repeats)
             xg = inputs(shape, args.device, requires_grad=True)
-            bwd = timed(lambda: fn(*xg).sum().backward(), args.device, args.repeats)
+            bwd = timed(lambda fn=fn, xg=xg: fn(*xg).sum().backward(), args.device, args.repeats)
             print(f'| {shape} | {name} | {fwd:.1f} | {bwd:.1f} |', flush=True)
 
 
