@@ -22,8 +22,8 @@ LONG_FIRST = ('test_detection.py', 'test_reliability.py', 'test_segmentation.py'
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: (item.path.name not in LONG_FIRST, LONG_FIRST.index(item.path.name)
-                                 if item.path.name in LONG_FIRST else 0))
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: keeps the rest's order
 
 
 @pytest.fixture(scope='session')
