@@ -14,17 +14,22 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${VENV:-$ROOT/.venv}
+# Every path the caller gives is made absolute here, relative to the caller's directory: later steps
+# change directory (the mmcv build runs inside the unpacked sdist).
+abspath() { realpath -m -- "$1"; }
+VENV=$(abspath "${VENV:-$ROOT/.venv}")
 PYTHON=${PYTHON:-python3}
+if [[ $PYTHON == */* ]]; then PYTHON=$(abspath "$PYTHON"); fi  # a path, not a name to look up on PATH
+if [[ -n ${GATEDVISION_WHEELHOUSE:-} ]]; then GATEDVISION_WHEELHOUSE=$(abspath "$GATEDVISION_WHEELHOUSE"); fi
 TORCH_REQ=${GATEDVISION_TORCH:-"torch==2.14.1 torchvision==0.29.1"}
 EXTRAS=${GATEDVISION_EXTRAS:-test}
 MMCV_VERSION=2.1.0
-CACHE=${GATEDVISION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gatedvision}
+CACHE=$(abspath "${GATEDVISION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gatedvision}")
 STEP="start"
 
 step() { STEP=$1; echo "[install] $1"; }
 fail() { echo "[install] FAILED during '$STEP': $*" >&2; exit 1; }
-trap 'fail "a command exited with status $? (see the output above)"' ERR
+trap 'rc=$?; fail "\`$BASH_COMMAND\` exited with status $rc (see the output above)"' ERR
 
 PY=$VENV/bin/python
 PIP=("$PY" -m pip --disable-pip-version-check)
@@ -84,7 +89,7 @@ try_wheel() {  # install a candidate wheel and keep it only if its compiled ops 
 
 build_mmcv() {
   command -v g++ >/dev/null || fail "mmcv must be compiled and there is no C++ compiler: install g++ (Debian/Ubuntu: apt-get install g++)"
-  local tmp src
+  local tmp src log rc=0
   tmp=$(mktemp -d)
   "${PIP[@]}" download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$tmp" \
     || fail "could not download the mmcv $MMCV_VERSION source distribution from the package index"
@@ -95,9 +100,14 @@ build_mmcv() {
   grep -q 'std=c++20' "$src/setup.py" || fail "could not patch the C++ standard in mmcv's setup.py"
   echo "[install]   compiling mmcv $MMCV_VERSION ops against torch $TORCH_VERSION (about 12 minutes on 2 cores)"
   mkdir -p "$WHEEL_CACHE"
+  log=$CACHE/mmcv-$MMCV_VERSION-build.log
+  echo "[install]   build log: $log"
   (cd "$src" && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-     "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$WHEEL_CACHE" .) \
-    || fail "mmcv build failed; check that g++ >= 10 is installed and see the compiler output above"
+     "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$WHEEL_CACHE" .) >"$log" 2>&1 || rc=$?
+  if [[ $rc != 0 ]]; then
+    tail -n 40 "$log" >&2
+    fail "'$PY -m pip wheel --no-build-isolation --no-deps .' in $src exited with status $rc (the last 40 lines of $log are above)"
+  fi
   rm -rf "$tmp"
 }
 
