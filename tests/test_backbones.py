@@ -105,3 +105,31 @@ def test_bad_input_errors(name):
         model(torch.randn(1, 1, 64, 64))
     with pytest.raises(ValueError, match=r'needs H, W >= \d+|multiples of \d+'):
         model(torch.randn(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_group_matcher_covers_every_parameter_and_checkpointing_is_exact(name):
+    from timm.models import group_parameters
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, num_classes=3)
+    stages = group_parameters(model, model.group_matcher(coarse=True), reverse=True)
+    blocks = group_parameters(model, model.group_matcher(coarse=False), reverse=True)
+    names = [n for n, _ in model.named_parameters()]
+    assert set(stages) == set(blocks) == set(names)
+    first = names[0]  # registered first: the stem, group 0 at both grains
+    assert stages[first] == blocks[first] == 0
+    assert len(set(blocks.values())) >= len(set(stages.values())) > 1  # equal for isotropic models
+    # checkpointing recomputes blocks in backward: same logits, same gradients
+    model.eval()  # no BN statistics updates in the recompute: an exact comparison
+    x = torch.randn(1, 3, SMALL_INPUT, SMALL_INPUT)
+    results = []
+    for enable in (False, True):
+        model.zero_grad()
+        model.set_grad_checkpointing(enable)
+        out = model(x)
+        out.square().sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=0)
+    assert results[0][1].keys() == results[1][1].keys()
+    for n, g in results[0][1].items():
+        torch.testing.assert_close(results[1][1][n], g, rtol=1e-5, atol=1e-6, msg=lambda m: f'{n}: {m}')

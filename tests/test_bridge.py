@@ -106,6 +106,96 @@ def test_frozen_stages_and_norm_eval():
             if not p.requires_grad} == {'conv1', 'bn1'}
 
 
+def _blocks(first, last):
+    return [f'model.blocks.{i}.' for i in range(first, last + 1)]
+
+
+# Per family, independently of its group_matcher: the stem's and each stage's parameters (by name
+# prefix in the bridge's feature model), read from the architecture. Stage i holds what runs after
+# output i - 1 and up to output i, its output norm included.
+STAGES = {
+    'hornet_tiny_7x7': (dict(), [['model.downsample_layers.0.'],
+                                 *[[*([f'model.downsample_layers.{i}.'] if i else []), f'model.stages.{i}.',
+                                    f'model.norm{i}.'] for i in range(4)]]),
+    'biformer_tiny': (dict(), [['model.downsample_layers.0.'],
+                               *[[*([f'model.downsample_layers.{i}.'] if i else []), f'model.stages.{i}.',
+                                  f'model.extra_norms.{i}.'] for i in range(4)]]),
+    'vig_h_tiny': (dict(), [['model.patch_embed.'],
+                            *[[*([f'model.layers.{i - 1}.downsample.'] if i else []), f'model.layers.{i}.blocks.',
+                               f'model.outnorm{i}.'] for i in range(4)]]),
+    'overlock_xt': (dict(dense_ctx_proj=True), [
+        ['model.patch_embed1.'], ['model.blocks1.', 'model.extra_norm.0.'],
+        ['model.patch_embed2.', 'model.blocks2.', 'model.extra_norm.1.'],
+        # the stride-16 output needs the Overview-Net (stride 32) and its context above it
+        ['model.patch_embed3.', 'model.blocks3.', 'model.patch_embed4.', 'model.blocks4.', 'model.high_level_proj.',
+         'model.sub_blocks3.', 'model.extra_norm.2.'],
+        ['model.patch_embedx.', 'model.sub_blocks4.', 'model.extra_norm.3.', 'model.extra_norm.4.', 'model.h_proj.']]),
+    'convit_tiny_dense': (dict(out_indices=(2, 5, 8, 11)), [
+        ['model.patch_embed.', 'model.pos_embed', 'model.cls_token'], _blocks(0, 2), _blocks(3, 5), _blocks(6, 8),
+        [*_blocks(9, 11), 'model.norm.']]),
+    'vig_tiny': (dict(out_indices=(2, 5, 8, 11)), [
+        ['model.patch_embed.', 'model.pos_embed'], _blocks(0, 2), _blocks(3, 5), _blocks(6, 8),
+        [*_blocks(9, 11), 'model.norm.']]),
+    # timm's own, through FeatureListNet (top-level Sequentials flattened: stem_conv1, stages_0, ...)
+    'halonet26t': (dict(), [['stem_'], ['stages_0.'], ['stages_1.'], ['stages_2.'], ['stages_3.']]),
+}
+
+
+@pytest.mark.parametrize('name', list(STAGES))
+def test_frozen_stages_freeze_exactly_the_stem_and_first_stages(name):
+    kwargs, stages = STAGES[name]
+    all_names = [n for n, _ in TimmBackbone(name, **kwargs).model.named_parameters()]
+    assigned = [n for n in all_names if any(n.startswith(p) for s in stages for p in s)]
+    assert assigned == all_names, f'the test misses {set(all_names) - set(assigned)}'
+    for k in range(len(stages)):
+        torch.manual_seed(0)
+        bb = TimmBackbone(name, frozen_stages=k, **kwargs)
+        prefixes = tuple(p for s in stages[:k + 1] for p in s)
+        frozen = {n for n, p in bb.model.named_parameters() if not p.requires_grad}
+        assert frozen == {n for n in all_names if n.startswith(prefixes)}, f'frozen_stages={k}'
+        if k not in (1, len(stages) - 1):
+            continue
+        bb.train()
+        for mname, m in bb.model.named_modules():  # frozen norms keep their statistics
+            if isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm)) and \
+                    any(True for _ in m.parameters(recurse=False)):
+                assert m.training == (f'{mname}.' not in {f'{n.rsplit(".", 1)[0]}.' for n in frozen}), mname
+        if k == len(stages) - 1:
+            continue
+        outs = bb(torch.randn(2, 3, 64, 64))
+        sum(o.float().mean() for o in outs).backward()
+        no_grad = [n for n, p in bb.model.named_parameters() if p.requires_grad and p.grad is None]
+        assert not no_grad, f'trainable parameters without a gradient: {no_grad[:5]}'
+
+
+@pytest.mark.parametrize('name', list(STAGES))
+def test_with_cp_gives_the_same_gradients(name):
+    kwargs = STAGES[name][0]
+    torch.manual_seed(0)
+    plain = TimmBackbone(name, **kwargs).train()
+    cp = TimmBackbone(name, with_cp=True, **kwargs).train()
+    cp.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    grads, saved = [], []
+    for bb in (plain, cp):
+        torch.manual_seed(1)
+        kept = [0]
+
+        def pack(t):  # what autograd keeps for backward: the activations checkpointing drops
+            kept[0] += t.numel() * t.element_size()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            outs = bb(x)
+        sum((o.float() ** 2).mean() for o in outs).backward()
+        grads.append({n: p.grad for n, p in bb.named_parameters() if p.grad is not None})
+        saved.append(kept[0])
+    assert saved[1] < 0.2 * saved[0], f'with_cp keeps {saved[1] / saved[0]:.0%} of the activations'
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for n, g in grads[0].items():
+        torch.testing.assert_close(grads[1][n], g, rtol=1e-5, atol=1e-6, msg=lambda m: f'{n}: {m}')
+
+
 def test_out_norm_ln2d():
     bb = TimmBackbone('resnet18', out_norm=dict(type='LN2d')).eval()
     with torch.no_grad():

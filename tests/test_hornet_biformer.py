@@ -152,6 +152,60 @@ def test_overlock_dense_channels_include_the_context():
     assert [f.shape[1] for f in feats] == [64, 128, 384, 640]
 
 
+def _authors_dense_forward(m, x):
+    """The authors' dense backbone (detection/ and segmentation/models/overlock.py), step by step
+    over our modules: forward_pre_features, forward_base_features, forward_sub_features."""
+    outs = []
+    x = m.patch_embed1(x)
+    for blk in m.blocks1:
+        x = blk(x)
+    outs.append(m.extra_norm[0](x))
+    x = m.patch_embed2(x)
+    for blk in m.blocks2:
+        x = blk(x)
+    x1 = m.extra_norm[1](x)
+    outs.append(x1)
+    x = m.patch_embed3(x1)  # stage 3 starts from the normalised stride-8 output
+    for blk in m.blocks3:
+        x = blk(x)
+    ctx = m.patch_embed4(x)
+    for blk in m.blocks4:
+        ctx = blk(ctx)
+    ctx_cls, ctx_ori = ctx, m.high_level_proj(ctx)
+    ctx_up = torch.nn.functional.interpolate(ctx_ori, size=x.shape[2:], mode='bilinear', align_corners=False)
+    ctx = ctx_up
+    for blk in m.sub_blocks3:
+        x, ctx = blk(x, ctx, ctx_up)
+    outs.append(m.extra_norm[2](torch.cat([x, ctx], dim=1)))
+    x, ctx = m.patch_embedx(x, ctx)
+    for blk in m.sub_blocks4:
+        x, ctx = blk(x, ctx, ctx_ori)
+    if m.dense_ctx_proj:  # detection
+        outs.append(m.extra_norm[3](x) + m.h_proj(m.extra_norm[4](ctx_cls)))
+    else:  # segmentation
+        outs.append(m.extra_norm[3](x))
+    return outs
+
+
+@pytest.mark.parametrize('ctx_proj', [False, True], ids=['segmentation', 'detection'])
+def test_overlock_dense_wiring_is_the_authors(ctx_proj):
+    torch.manual_seed(0)
+    feat = timm.create_model('overlock_xt', features_only=True, dense_ctx_proj=ctx_proj).eval()
+    m = feat.model  # the OverLoCK inside timm's feature wrapper
+    with torch.no_grad():
+        for n in m.extra_norm:  # trained norms: not the identity affine
+            n.weight.normal_(1, 0.3)
+            n.bias.normal_(0, 0.3)
+        if ctx_proj:
+            m.h_proj[1].weight.fill_(0.5)
+        x = torch.randn(2, 3, 96, 64)
+        ours = feat(x)
+        ref = _authors_dense_forward(m, x)
+    assert len(ours) == 4
+    for level, (a, b) in enumerate(zip(ours, ref)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=lambda m: f'level {level}: {m}')
+
+
 # --- ViG --------------------------------------------------------------------------------------
 
 def test_vig_h_pyramid_through_the_bridge():

@@ -58,3 +58,42 @@ def test_layer_id_rules_and_errors():
         LayerDecayOptimWrapperConstructor(
             dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),
             dict(decay_rate=0.9, num_layer=6))(nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize('name', ['overlock_xt', 'vig_h_tiny', 'halonet26t'])
+def test_block_wise_decay_follows_the_group_matcher(name):
+    import timm
+    from timm.models import group_parameters
+    from gatedvision.tasks import TimmBackbone
+    model = nn.ModuleDict(dict(backbone=TimmBackbone(name), neck=nn.Conv2d(4, 4, 1)))
+    wrapper = build_optim_wrapper(model, dict(
+        type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+        constructor='gatedvision.LayerDecayOptimWrapperConstructor',
+        paramwise_cfg=dict(decay_rate=0.8, decay_type='block_wise')))
+    lr = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    # the reference: timm's own grouping of the model with its dense norms, by parameter name
+    full = timm.create_model(name, **({} if name == 'halonet26t' else dict(dense_norms=True)))
+    layer = group_parameters(full, full.group_matcher(coarse=False), reverse=True)
+
+    def original(n):  # FeatureGetterNet: model.<name>; FeatureListNet: stages_0.x -> stages.0.x
+        if n.startswith('model.'):
+            return n[len('model.'):]
+        head, _, rest = n.partition('.')
+        return head.replace('_', '.', 1) + '.' + rest
+
+    ours = {original(n): p for n, p in model.backbone.model.named_parameters()}
+    deepest = max(layer[n] for n in ours)
+    for n, p in ours.items():
+        assert lr[id(p)] == pytest.approx(1e-3 * 0.8 ** (deepest + 1 - layer[n])), n
+    assert lr[id(model.neck.weight)] == pytest.approx(1e-3)
+    assert len({lr[id(p)] for p in ours.values()}) == deepest + 1  # one learning rate per block
+
+
+def test_convnext_rule_refuses_another_layout():
+    from gatedvision.tasks import TimmBackbone
+    model = nn.ModuleDict(dict(backbone=TimmBackbone('overlock_xt')))
+    with pytest.raises(ValueError, match="needs a backbone laid out as 'downsample_layers.i'.*block_wise"):
+        build_optim_wrapper(model, dict(
+            type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3),
+            constructor='gatedvision.LayerDecayOptimWrapperConstructor',
+            paramwise_cfg=dict(decay_rate=0.8, decay_type='layer_wise', num_layers=12)))

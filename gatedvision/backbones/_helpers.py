@@ -5,6 +5,7 @@ from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from timm.models._pretrained import PretrainedCfg
 
 
@@ -80,5 +81,19 @@ def check_image_input(x: torch.Tensor, in_chans: int, min_size: int, name: str) 
                          f'{tuple(x.shape[-2:])}')
 
 
-__all__ = ['unwrap_state_dict', 'resize_like', 'fetch_unnamed_url', 'is_other_head', 'add_missing',
+def run_blocks(blocks, x, *args, checkpointing: bool = False):
+    """``x = block(x, *args)`` for every block in order; where ``x`` is a tuple (blocks that take
+    and return several tensors) it is unpacked: ``x = block(*x, *args)``. With ``checkpointing``
+    (timm's ``set_grad_checkpointing``), while gradients are recorded each block is recomputed in
+    backward instead of keeping its activations."""
+    for blk in blocks:
+        inputs = (*x, *args) if isinstance(x, tuple) else (x, *args)
+        if checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            x = torch.utils.checkpoint.checkpoint(blk, *inputs, use_reentrant=False)
+        else:
+            x = blk(*inputs)
+    return x
+
+
+__all__ = ['run_blocks', 'unwrap_state_dict', 'resize_like', 'fetch_unnamed_url', 'is_other_head', 'add_missing',
            'check_image_input']

@@ -24,7 +24,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.routed_attention import routed_attention
-from ._helpers import add_missing, check_image_input, fetch_unnamed_url, is_other_head, unwrap_state_dict
+from ._helpers import add_missing, check_image_input, fetch_unnamed_url, is_other_head, run_blocks, unwrap_state_dict
 
 __all__ = ['BiFormer']
 
@@ -202,6 +202,7 @@ class BiFormer(nn.Module):
             self.extra_norms = nn.ModuleList(LayerNorm2d(d) for d in embed_dims)
 
         self.norm = nn.BatchNorm2d(embed_dims[-1])
+        self.grad_checkpointing = False
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(embed_dims[-1], num_classes) if num_classes > 0 else nn.Identity()
         self.apply(self._init_weights)
@@ -212,6 +213,20 @@ class BiFormer(nn.Module):
             trunc_normal_(m.weight, std=.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Stem, then stage i = its downsampling layer, its blocks and its dense output norm."""
+        return dict(stem=r'^downsample_layers\.0\.', blocks=[
+            (r'^downsample_layers\.(\d+)', None if coarse else (0,)),  # with the stage's first block
+            (r'^stages\.(\d+)' if coarse else r'^stages\.(\d+)\.(\d+)', None),
+            (r'^extra_norms\.(\d+)', None if coarse else (99999,)),  # 99999: with the stage's last block
+            (r'^norm\.', (99999,)),
+        ])
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -249,7 +264,7 @@ class BiFormer(nn.Module):
         intermediates = []
         last = max_index if stop_early else len(self.stages) - 1
         for i in range(last + 1):
-            x = self.stages[i](self.downsample_layers[i](x))
+            x = run_blocks(self.stages[i], self.downsample_layers[i](x), checkpointing=self.grad_checkpointing)
             if i in take_indices:
                 intermediates.append(self.extra_norms[i](x) if norm and self.dense_norms else x)
         if intermediates_only:
@@ -271,7 +286,7 @@ class BiFormer(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         for down, stage in zip(self.downsample_layers, self.stages):
-            x = stage(down(x))
+            x = run_blocks(stage, down(x), checkpointing=self.grad_checkpointing)
         return self.norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

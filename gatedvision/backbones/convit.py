@@ -27,6 +27,8 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
+from ._helpers import run_blocks
+
 __all__ = ['ConViTDense']
 
 _OFFSETS: Dict[Tuple, torch.Tensor] = {}
@@ -143,6 +145,7 @@ class ConViTDense(nn.Module):
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, proj_drop_rate, dpr[i], i < local_up_to_layer)
             for i in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.grad_checkpointing = False
         self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size, module=f'blocks.{i}') for i in range(depth)]
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -184,6 +187,16 @@ class ConViTDense(nn.Module):
         return {'pos_embed', 'cls_token'}
 
     @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """The embedding (patches, position, class token) as the stem, then one group per block."""
+        return dict(stem=r'^cls_token|^pos_embed|^patch_embed',
+                    blocks=[(r'^blocks\.(\d+)', None), (r'^norm\.', (99999,))])
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.head
 
@@ -214,7 +227,7 @@ class ConViTDense(nn.Module):
         for i, blk in enumerate(self.blocks):
             if i == self.local_up_to_layer:
                 x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
-            x = blk(x, grid)
+            x = run_blocks((blk,), x, grid, checkpointing=self.grad_checkpointing)
             if indices is not None and i in indices:
                 y = self.norm(x) if norm else x
                 y = y[:, 1:] if i >= self.local_up_to_layer else y   # strip the class token

@@ -19,7 +19,8 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from ._helpers import add_missing, check_image_input, fetch_unnamed_url, is_other_head, resize_like, unwrap_state_dict
+from ._helpers import (add_missing, check_image_input, fetch_unnamed_url, is_other_head, resize_like, run_blocks,
+                       unwrap_state_dict)
 
 __all__ = ['HorNet']
 
@@ -182,6 +183,7 @@ class HorNet(nn.Module):
                 self.add_module(f'norm{i}', LayerNorm2d(dims[i], eps=1e-6))
 
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
+        self.grad_checkpointing = False
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()
 
@@ -200,6 +202,19 @@ class HorNet(nn.Module):
     @torch.jit.ignore
     def no_weight_decay(self):
         return {'complex_weight'}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Stem, then stage i = its downsampling layer, its blocks and its dense output norm."""
+        return dict(stem=r'^downsample_layers\.0\.', blocks=[
+            (r'^downsample_layers\.(\d+)', None if coarse else (0,)),  # with the stage's first block
+            (r'^stages\.(\d+)' if coarse else r'^stages\.(\d+)\.(\d+)', None),
+            (r'^norm(\d+)\.', None if coarse else (99999,)),  # 99999: with the stage's last block
+        ])
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -230,7 +245,7 @@ class HorNet(nn.Module):
         intermediates = []
         last = max_index if stop_early else len(self.stages) - 1
         for i in range(last + 1):
-            x = self.stages[i](self.downsample_layers[i](x))
+            x = run_blocks(self.stages[i], self.downsample_layers[i](x), checkpointing=self.grad_checkpointing)
             if i in take_indices:
                 intermediates.append(getattr(self, f'norm{i}')(x) if norm and self.dense_norms else x)
         if intermediates_only:
@@ -254,7 +269,7 @@ class HorNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         for down, stage in zip(self.downsample_layers, self.stages):
-            x = stage(down(x))
+            x = run_blocks(stage, down(x), checkpointing=self.grad_checkpointing)
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

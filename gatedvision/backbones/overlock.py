@@ -25,7 +25,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.neighborhood import na2d_av, na_index
-from ._helpers import add_missing, check_image_input, is_other_head, unwrap_state_dict
+from ._helpers import add_missing, check_image_input, is_other_head, run_blocks, unwrap_state_dict
 
 __all__ = ['OverLoCK']
 
@@ -302,6 +302,15 @@ class DynamicConvBlock(nn.Module):
         return torch.split(x, [c, c_h], dim=1)
 
 
+# Every module in the order the dense forward runs it, with the stage whose output it feeds first:
+# the stride-16 output needs the Overview-Net (stride 32) above it, so that belongs to stage 3.
+_RUN_ORDER = (
+    ('patch_embed1', 0), ('blocks1', 1), ('extra_norm.0', 1), ('patch_embed2', 2), ('blocks2', 2),
+    ('extra_norm.1', 2), ('patch_embed3', 3), ('blocks3', 3), ('patch_embed4', 3), ('blocks4', 3),
+    ('high_level_proj', 3), ('sub_blocks3', 3), ('extra_norm.2', 3), ('patch_embedx', 4), ('sub_blocks4', 4),
+    ('extra_norm.3', 4), ('extra_norm.4', 4), ('h_proj', 4))
+
+
 class OverLoCK(nn.Module):
     """OverLoCK.
 
@@ -383,6 +392,7 @@ class OverLoCK(nn.Module):
         self.head = nn.Sequential(
             nn.Conv2d(fusion_dim, projection, 1, bias=False), nn.BatchNorm2d(projection), nn.SiLU(),
             nn.AdaptiveAvgPool2d(1), nn.Conv2d(projection, num_classes, 1) if num_classes > 0 else nn.Identity())
+        self.grad_checkpointing = False
         self.apply(self._init_weights)
 
     @staticmethod
@@ -404,6 +414,24 @@ class OverLoCK(nn.Module):
         return self
 
     @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False):
+        """Stem (``patch_embed1``), then the four stages in the order they run (``_RUN_ORDER``);
+        fine groups: each block, embedding and norm on its own. The heads come last."""
+        def ordinal(name: str):
+            for pos, (module, stage) in enumerate(_RUN_ORDER):
+                if name == module or name.startswith(module + '.'):
+                    if coarse:
+                        return (stage,)
+                    index = name[len(module) + 1:].split('.')[0]
+                    return (pos, int(index) if index.isdigit() and module.startswith(('blocks', 'sub_blocks')) else 0)
+            return (float('inf'),)  # aux_head, head
+        return ordinal
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.head[-1]
 
@@ -416,33 +444,35 @@ class OverLoCK(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         check_image_input(x, self.in_chans, 32, 'OverLoCK')
 
-    def _stages(self, x):
-        """Yields the four outputs (strides 4..32, raw) and finally the Overview-Net context."""
-        x = self.patch_embed1(x)
-        for blk in self.blocks1:
-            x = blk(x)
+    def _stages(self, x, dense: bool = False):
+        """Yields the four outputs (strides 4..32) and finally the Overview-Net context (raw).
+
+        ``dense``: the dense backbone's outputs, each through its ``extra_norm``. As in the authors'
+        detection and segmentation backbones, stage 3 continues from the *normalised* stride-8
+        output, and the detection variant adds ``h_proj(norm(context))`` at stride 32.
+        """
+        def out(i: int, t: torch.Tensor) -> torch.Tensor:
+            return self.extra_norm[i](t) if dense else t
+
+        def run(blocks, x, *args):
+            return run_blocks(blocks, x, *args, checkpointing=self.grad_checkpointing)
+
+        x = run(self.blocks1, self.patch_embed1(x))
+        yield out(0, x)
+        x = out(1, run(self.blocks2, self.patch_embed2(x)))
         yield x
-        x = self.patch_embed2(x)
-        for blk in self.blocks2:
-            x = blk(x)
-        yield x
-        x = self.patch_embed3(x)
-        for blk in self.blocks3:
-            x = blk(x)
-        ctx = self.patch_embed4(x)
-        for blk in self.blocks4:
-            ctx = blk(ctx)
+        x = run(self.blocks3, self.patch_embed3(x))
+        ctx = run(self.blocks4, self.patch_embed4(x))
         ctx_cls = ctx
         # top-down: the Overview-Net's context steers the Focus-Net at strides 16 and 32
         ctx_ori = self.high_level_proj(ctx)
         ctx_up = F.interpolate(ctx_ori, size=x.shape[2:], mode='bilinear', align_corners=False)
-        ctx = ctx_up
-        for blk in self.sub_blocks3:
-            x, ctx = blk(x, ctx, ctx_up)
-        yield torch.cat([x, ctx], dim=1)
-        x, ctx = self.patch_embedx(x, ctx)
-        for blk in self.sub_blocks4:
-            x, ctx = blk(x, ctx, ctx_ori)
+        x, ctx = run(self.sub_blocks3, (x, ctx_up), ctx_up)
+        yield out(2, torch.cat([x, ctx], dim=1))
+        x, ctx = run(self.sub_blocks4, self.patch_embedx(x, ctx), ctx_ori)
+        x = out(3, x)
+        if dense and self.dense_ctx_proj:
+            x = x + self.h_proj(self.extra_norm[4](ctx_cls))
         yield x
         yield ctx_cls
 
@@ -455,18 +485,14 @@ class OverLoCK(nn.Module):
             output_fmt: str = 'NCHW',
             intermediates_only: bool = False,
     ):
-        """The four outputs of the dense backbone; ``norm=True`` applies ``extra_norm`` (and the
-        detection variant's context projection)."""
+        """The four outputs of the dense backbone; ``norm=True`` (with ``dense_norms``) gives the
+        authors' dense forward: ``extra_norm`` on every output, the normalised stride-8 output
+        feeding stage 3, and the detection variant's context projection."""
         assert output_fmt == 'NCHW', 'Output shape must be NCHW.'
         self._check_input(x)
         take_indices, _ = feature_take_indices(4, indices)
-        outs = list(self._stages(x))
-        feats, ctx_cls = outs[:4], outs[4]
-        if norm and self.dense_norms:
-            feats = [n(f) for n, f in zip(self.extra_norm, feats)]
-            if self.dense_ctx_proj:
-                feats[3] = feats[3] + self.h_proj(self.extra_norm[4](ctx_cls))
-        intermediates = [feats[i] for i in take_indices]
+        outs = list(self._stages(x, dense=norm and self.dense_norms))
+        intermediates = [outs[i] for i in take_indices]
         if intermediates_only:
             return intermediates
         return outs[3], intermediates

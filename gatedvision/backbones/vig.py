@@ -20,6 +20,7 @@ divided by 4 (the kernel wrapper halves and the model halves again) but trained 
 that follows cancels the factor up to its eps. gatedvision reproduces exactly that: /2 in training,
 /4 in eval mode for the plain models (``eval_quarter``), /2 always for the hierarchical ones.
 """
+import re
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Union
 
@@ -28,10 +29,11 @@ import torch.nn.functional as F
 from timm.layers import DropPath, LayerNorm2d, resample_abs_pos_embed, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
+from timm.models._manipulate import MATCH_PREV_GROUP
 from torch import nn
 
 from gatedvision.ops.gla import bidirectional_gla
-from ._helpers import add_missing, check_image_input, is_other_head, unwrap_state_dict
+from ._helpers import add_missing, check_image_input, is_other_head, run_blocks, unwrap_state_dict
 
 __all__ = ['ViG', 'HierViG']
 
@@ -199,6 +201,7 @@ class ViG(nn.Module):
         self.blocks = nn.ModuleList(
             GLABlock(embed_dim, num_heads, dpr[i], use_act_in_conv, use_out_act, eps) for i in range(depth))
         self.norm = nn.RMSNorm(embed_dim, eps=eps)
+        self.grad_checkpointing = False
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         self.feature_info = [dict(num_chs=embed_dim, reduction=16, module=f'blocks.{i}') for i in range(depth)]
@@ -218,6 +221,15 @@ class ViG(nn.Module):
     @torch.jit.ignore
     def no_weight_decay(self):
         return {'pos_embed'}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """The embedding (patches, position) as the stem, then one group per block."""
+        return dict(stem=r'^pos_embed|^patch_embed', blocks=[(r'^blocks\.(\d+)', None), (r'^norm\.', (99999,))])
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -250,7 +262,7 @@ class ViG(nn.Module):
         intermediates = []
         blocks = self.blocks[:max_index + 1] if stop_early else self.blocks
         for i, blk in enumerate(blocks):
-            x = blk(x, size)
+            x = run_blocks((blk,), x, size, checkpointing=self.grad_checkpointing)
             if i in take_indices:
                 y = self.norm(x) if norm else x
                 intermediates.append(y.transpose(1, 2).reshape(x.shape[0], -1, *size))
@@ -270,8 +282,7 @@ class ViG(nn.Module):
 
     def forward_features(self, x):
         x, size = self._embed(x)
-        for blk in self.blocks:
-            x = blk(x, size)
+        x = run_blocks(self.blocks, x, size, checkpointing=self.grad_checkpointing)
         return self.norm(x)
 
     def forward_head(self, x, pre_logits: bool = False):
@@ -361,7 +372,7 @@ class HierViG(nn.Module):
                                        for j in range(depths[i])]),
                 downsample=down)))
             cur += depths[i]
-            self.feature_info.append(dict(num_chs=dims[i], reduction=4 * 2 ** i, module=f'layers.{i}'))
+            self.feature_info.append(dict(num_chs=dims[i], reduction=4 * 2 ** i, module=f'layers.{i}.blocks'))
         self.dense_norms = dense_norms
         if dense_norms:
             for i in range(4):
@@ -373,6 +384,7 @@ class HierViG(nn.Module):
             flatten=nn.Flatten(1),
             head=nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()))
         self.head_drop = nn.Dropout(drop_rate)
+        self.grad_checkpointing = False
         self.apply(self._init_weights)
 
     @staticmethod
@@ -381,6 +393,29 @@ class HierViG(nn.Module):
             trunc_normal_(m.weight, std=.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False):
+        """Stem, then stage i = its blocks and its dense output norm. ``layers.i.downsample`` runs
+        after stage i's output and before stage i + 1, so it belongs to stage i + 1 (a function:
+        a regex cannot add one)."""
+        def ordinal(name: str):
+            if name.startswith('patch_embed.'):
+                return (0,)
+            m = re.match(r'layers\.(\d+)\.(blocks|downsample)(?:\.(\d+))?', name)
+            if m:
+                stage = int(m[1]) + 1 + (m[2] == 'downsample')
+                block = -1 if m[2] == 'downsample' else int(m[3] or 0)
+                return (stage,) if coarse else (stage, block)
+            m = re.match(r'outnorm(\d+)\.', name)
+            if m:
+                return (int(m[1]) + 1,) if coarse else (int(m[1]) + 1, MATCH_PREV_GROUP[0])
+            return (float('inf'),)  # the classifier
+        return ordinal
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -406,7 +441,7 @@ class HierViG(nn.Module):
         intermediates = []
         last = max_index if stop_early else 3
         for i in range(last + 1):
-            o = self.layers[i].blocks(x)
+            o = run_blocks(self.layers[i].blocks, x, checkpointing=self.grad_checkpointing)
             x = self.layers[i].downsample(o)
             if i in take_indices:
                 intermediates.append(getattr(self, f'outnorm{i}')(o) if norm and self.dense_norms else o)
@@ -430,7 +465,7 @@ class HierViG(nn.Module):
         self._check_input(x)
         x = self.patch_embed(x)
         for layer in self.layers:
-            x = layer(x)
+            x = layer.downsample(run_blocks(layer.blocks, x, checkpointing=self.grad_checkpointing))
         return x
 
     def forward_head(self, x, pre_logits: bool = False):

@@ -7,7 +7,7 @@ import contextlib
 import difflib
 import math
 import os
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import timm
 import torch
@@ -73,9 +73,15 @@ class TimmBackbone(BaseModule):
         checkpoint: local file or URL of a classification checkpoint for this model (the model's
             own layout or any layout its checkpoint filter accepts). Takes precedence over
             ``pretrained``.
-        frozen_stages: ``-1`` freezes nothing, ``0`` freezes the layers before the first output,
-            ``k >= 1`` freezes everything up to and including the ``k``-th output.
+        frozen_stages: ``-1`` freezes nothing, ``0`` freezes the stem, ``k >= 1`` also every stage
+            up to that of the ``k``-th output. Stages come
+            from the model's timm ``group_matcher(coarse=True)`` (every gatedvision backbone and most
+            timm models have one), output norms included; frozen modules stay in eval mode. Only
+            for a timm model without a matcher is the boundary guessed from the order in which
+            parameters are registered.
         norm_eval: keep all normalization layers in eval mode while training.
+        with_cp: gradient checkpointing (timm's ``set_grad_checkpointing``): blocks are recomputed
+            in backward instead of keeping their activations; same gradients, less memory.
         out_norm: norm config applied to every output, e.g. ``dict(type='LN2d')`` (channels-first
             LayerNorm) or ``dict(type='BN')``; None for no norm.
         size_divisor: inputs are zero-padded at the bottom/right to a multiple of this and the
@@ -97,6 +103,7 @@ class TimmBackbone(BaseModule):
                  out_norm: Optional[dict] = None,
                  size_divisor: Union[int, str, None] = 'auto',
                  in_channels: int = 3,
+                 with_cp: bool = False,
                  init_cfg: Optional[dict] = None,
                  **model_kwargs):
         super().__init__(init_cfg=init_cfg)
@@ -133,6 +140,12 @@ class TimmBackbone(BaseModule):
         self.norm_eval = norm_eval
         self.frozen_stages = frozen_stages
         self._freeze()
+        if with_cp:
+            target = self.model if hasattr(self.model, 'set_grad_checkpointing') else self._inner_model()
+            if not hasattr(target, 'set_grad_checkpointing'):
+                raise ValueError(f'{model_name} has no set_grad_checkpointing: it cannot recompute its '
+                                 f'blocks; set with_cp=False')
+            target.set_grad_checkpointing(True)
 
     def _resolve_out_indices(self, out_indices, levels: List[int]) -> List[int]:
         n = len(levels)
@@ -159,25 +172,69 @@ class TimmBackbone(BaseModule):
             raise FileNotFoundError(f"checkpoint file '{checkpoint}' does not exist")
         return dict(file=checkpoint, source='')
 
+    def _inner_model(self) -> nn.Module:
+        """The timm model itself (FeatureGetterNet wraps it as ``.model``)."""
+        return getattr(self.model, 'model', self.model)
+
+    def group_ids(self, coarse: bool = True) -> Optional[Dict[str, int]]:
+        """``{parameter name (in self.model): group}`` from the model's timm ``group_matcher``:
+        0 the stem, then one group per stage (``coarse``) or per block, the heads last; the group
+        of the i-th output's module under ``'<outi>'``. None if the model has no matcher."""
+        from timm.models._features import FeatureGetterNet
+        from timm.models._manipulate import group_with_matcher
+        if isinstance(self.model, FeatureGetterNet):
+            full, to_orig, strip = self.model.model, {}, 'model.'
+        else:  # FeatureListNet & co. name a top-level Sequential's children 'name_child': map back
+            with torch.device('meta'):
+                full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
+            to_orig, strip = {}, ''
+            for name, child in full.named_children():
+                to_orig[name] = name
+                if isinstance(child, nn.Sequential):
+                    to_orig.update({f'{name}_{c}': f'{name}.{c}' for c, _ in child.named_children()})
+        if not hasattr(full, 'group_matcher'):
+            return None
+        matcher = full.group_matcher(coarse=coarse)
+
+        def original(name: str) -> str:
+            name = name[len(strip):] if strip and name.startswith(strip) else name
+            head, _, rest = name.partition('.')
+            return to_orig.get(head, head) + ('.' + rest if rest else '')
+
+        names = {n: original(n) for n, _ in self.model.named_parameters()}
+        info = self.model.feature_info
+        outs = {f'<out{i}>': original(info.module_name(j)) for i, j in enumerate(self.out_indices)}
+        ids = group_with_matcher(((v, None) for v in [*names.values(), *outs.values()]), matcher, reverse=True)
+        return {**{n: ids[o] for n, o in names.items()}, **{k: ids[o] for k, o in outs.items()}}
+
     def _freeze(self) -> None:
         if self.frozen_stages < 0:
             return
         if self.frozen_stages > len(self.out_indices):
             raise ValueError(f'frozen_stages={self.frozen_stages} but {self.model_name} has only '
                              f'{len(self.out_indices)} outputs')
+        ids = self.group_ids(coarse=True)
         params = list(self.model.named_parameters())
-        info = self.model.feature_info
+        if ids is not None:
+            if self.frozen_stages == 0:  # group 0: the stem
+                frozen = [p for n, p in params if ids[n] == 0]
+            else:
+                last = ids[f'<out{self.frozen_stages - 1}>']
+                frozen = [p for n, p in params if ids[n] <= last]
+        else:  # no group_matcher: everything registered before the output's module ends
+            info = self.model.feature_info
 
-        def in_module(pname: str, module: str) -> bool:
-            return f'.{module}.' in f'.{pname}'
+            def in_module(pname: str, module: str) -> bool:
+                return f'.{module}.' in f'.{pname}'
 
-        if self.frozen_stages == 0:
-            first = info.module_name(self.out_indices[0])  # absolute level index
-            end = next(i for i, (n, _) in enumerate(params) if in_module(n, first))
-        else:
-            target = info.module_name(self.out_indices[self.frozen_stages - 1])
-            end = max(i for i, (n, _) in enumerate(params) if in_module(n, target)) + 1
-        for _, p in params[:end]:
+            if self.frozen_stages == 0:
+                first = info.module_name(self.out_indices[0])
+                end = next(i for i, (n, _) in enumerate(params) if in_module(n, first))
+            else:
+                target = info.module_name(self.out_indices[self.frozen_stages - 1])
+                end = max(i for i, (n, _) in enumerate(params) if in_module(n, target)) + 1
+            frozen = [p for _, p in params[:end]]
+        for p in frozen:
             p.requires_grad_(False)
         self._frozen_modules = [
             m for m in self.model.modules()
@@ -188,7 +245,7 @@ class TimmBackbone(BaseModule):
         super().train(mode)
         if mode:
             for m in getattr(self, '_frozen_modules', []):
-                m.eval()
+                m.training = False  # this module alone: a frozen root's children may still train
             if self.norm_eval:
                 for m in self.model.modules():
                     if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):

@@ -7,6 +7,10 @@ HorNet's detection and segmentation configs train with ``LearningRateDecayOptimi
 norms) has ``layer_id = num_layers + 1`` (scale 1). 1-D parameters and biases get no weight decay.
 This is the same rule for mmengine, found inside :class:`~gatedvision.TimmBackbone` whatever its
 prefix, so a config only names the constructor and the three numbers the paper used.
+
+For every other backbone ``decay_type='block_wise'`` takes the depth from the model itself: one
+layer per group of its timm ``group_matcher`` (stem, then each block), as timm's
+``param_groups_layer_decay`` counts them, so ``num_layers`` is not needed.
 """
 import re
 from typing import List, Optional
@@ -40,30 +44,46 @@ def layer_id(name: str, num_layers: int, decay_type: str) -> int:
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
-    """``paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise' | 'layer_wise', num_layers=6)``.
+    """``paramwise_cfg=dict(decay_rate=0.9, decay_type='stage_wise' | 'layer_wise', num_layers=6)``
+    (the ConvNeXt rule of HorNet's configs) or ``dict(decay_rate=0.9, decay_type='block_wise')``.
 
     ``num_layers`` is the number the original configs give (6 for stage-wise, 12 for layer-wise);
-    the scale of a parameter at depth ``i`` is ``decay_rate ** (num_layers + 1 - i)``.
+    the scale of a parameter at depth ``i`` is ``decay_rate ** (num_layers + 1 - i)``. With
+    ``block_wise`` the depths are the groups of each TimmBackbone's ``group_matcher`` and
+    ``num_layers`` is their count.
     """
 
     def add_params(self, params: List[dict], module: nn.Module, prefix: str = '',
                    is_dcn_module: Optional[float] = None) -> None:
         cfg = dict(self.paramwise_cfg)
-        unknown = set(cfg) - {'decay_rate', 'decay_type', 'num_layers'}
-        if unknown or 'decay_rate' not in cfg or 'num_layers' not in cfg:
-            raise ValueError(
-                f'LayerDecayOptimWrapperConstructor: paramwise_cfg needs decay_rate and num_layers '
-                f'(and optionally decay_type), got {sorted(self.paramwise_cfg)}')
         decay_type = cfg.get('decay_type', 'layer_wise')
-        if decay_type not in ('layer_wise', 'stage_wise'):
-            raise ValueError(f"decay_type must be 'layer_wise' or 'stage_wise', got {decay_type!r}")
-        num_layers, rate = int(cfg['num_layers']), float(cfg['decay_rate'])
+        needed = {'decay_rate'} | ({'num_layers'} if decay_type != 'block_wise' else set())
+        unknown = set(cfg) - {'decay_rate', 'decay_type', 'num_layers'}
+        if unknown or not needed <= set(cfg):
+            raise ValueError(
+                f'LayerDecayOptimWrapperConstructor: paramwise_cfg needs {" and ".join(sorted(needed))} '
+                f'(and optionally decay_type), got {sorted(self.paramwise_cfg)}')
+        if decay_type not in ('layer_wise', 'stage_wise', 'block_wise'):
+            raise ValueError(f"decay_type must be 'layer_wise', 'stage_wise' or 'block_wise', got {decay_type!r}")
+        rate = float(cfg['decay_rate'])
+        if decay_type == 'block_wise':
+            depth_of, num_layers = self._block_depths(module, prefix)
+        else:
+            num_layers = int(cfg['num_layers'])
+            names = [n for n, _ in module.named_parameters(prefix=prefix)]
+            if not any(_POSITION.search(n) and n.startswith('backbone.') for n in names):
+                raise ValueError(
+                    f"decay_type={decay_type!r} is the ConvNeXt/HorNet rule and needs a backbone laid out as "
+                    f"'downsample_layers.i' / 'stages.i.j'; this model has none: use decay_type='block_wise'")
+
+            def depth_of(name):
+                return layer_id(name, num_layers, decay_type)
         groups = {}
         for name, param in module.named_parameters(prefix=prefix):
             if not param.requires_grad:
                 continue
             no_decay = param.ndim == 1 or name.endswith('.bias')
-            depth = layer_id(name, num_layers, decay_type)
+            depth = depth_of(name)
             key = (depth, no_decay)
             if key not in groups:
                 scale = rate ** (num_layers + 1 - depth)
@@ -75,3 +95,24 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                                         f'tensors x{g["lr_scale"]:.4f}'
                                         for (d, nd), g in sorted(groups.items())))
         params.extend(groups.values())
+
+    @staticmethod
+    def _block_depths(module: nn.Module, prefix: str):
+        """Depth of every parameter from the group_matcher of each TimmBackbone inside ``module``:
+        the backbone's groups are depths 0..n (the deepest scaled by ``decay_rate``); parameters
+        outside a backbone get n + 1, the base lr."""
+        from gatedvision.tasks.backbone import TimmBackbone
+        depths, num_layers = {}, 0
+        for mname, m in module.named_modules(prefix=prefix):
+            if not isinstance(m, TimmBackbone):
+                continue
+            ids = m.group_ids(coarse=False)
+            if ids is None:
+                raise ValueError(f"decay_type='block_wise': {m.model_name} has no timm group_matcher to "
+                                 f"count its blocks with; use a constant learning rate (no constructor)")
+            ids = {n: i for n, i in ids.items() if not n.startswith('<')}
+            num_layers = max(num_layers, max(ids.values()))
+            depths.update({f'{mname}.model.{n}': i for n, i in ids.items()})
+        if not depths:
+            raise ValueError("decay_type='block_wise' needs a gatedvision.TimmBackbone in the model")
+        return (lambda name: depths.get(name, num_layers + 1)), num_layers
