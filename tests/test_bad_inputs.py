@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+import timm
 import torch
 from mmengine.dataset import BaseDataset
 from mmengine.registry import DefaultScope
@@ -23,6 +24,19 @@ def _image(path, ok=True):
     else:
         cv2.imwrite(str(path), np.full((64, 64, 3), 128, np.uint8))
         path.write_bytes(path.read_bytes()[:100])  # truncated JPEG
+    return str(path)
+
+
+def _truncated_checkpoint(tmp):
+    path = tmp / 'cut.pth'
+    torch.save({'w': torch.ones(4096)}, path)
+    path.write_bytes(path.read_bytes()[:3000])  # a download or copy that stopped early
+    return str(path)
+
+
+def _not_a_checkpoint(tmp):
+    path = tmp / 'notes.pth'
+    path.write_text('not weights')
     return str(path)
 
 
@@ -48,6 +62,32 @@ CASES = {
     'config with an unknown key': (
         lambda tmp: load_config(TOYSEG, {'train_cgf.max_iters': 3}),
         ConfigError, r"upernet_halonet26t.*\.py': unknown key 'train_cgf'.*did you mean 'train_cfg'"),
+    'truncated checkpoint for the bridge': (
+        lambda tmp: TimmBackbone('resnet18', checkpoint=_truncated_checkpoint(tmp)),
+        ValueError, r"checkpoint '.*cut\.pth' is truncated or corrupt \(3000 bytes.*copy or download it again"),
+    'truncated pretrained file': (
+        lambda tmp: timm.create_model('hornet_tiny_7x7', pretrained=True,
+                                      pretrained_cfg_overlay=dict(file=_truncated_checkpoint(tmp))),
+        ValueError, r"pretrained weights of hornet_tiny_7x7 '.*cut\.pth' is truncated or corrupt"),
+    'file that is no checkpoint': (
+        lambda tmp: timm.create_model('overlock_xt', pretrained=True,
+                                      pretrained_cfg_overlay=dict(file=_not_a_checkpoint(tmp))),
+        ValueError, r"'.*notes\.pth' is not a checkpoint \(11 bytes; neither a torch archive nor safetensors\)"),
+    'unknown argument inside a nested config dict': (
+        lambda tmp: load_config(TOYSEG, {'train_cfg.max_iter': 2}),
+        ConfigError, r"\.py': train_cfg\.max_iter: IterBasedTrainLoop has no argument 'max_iter'; did you mean 'max_iters'\?"),
+    'unknown argument of an optimizer': (
+        lambda tmp: load_config(TOYSEG, {'optim_wrapper.optimizer.weight_decy': 0.1}),
+        ConfigError, r"optim_wrapper\.optimizer\.weight_decy: AdamW has no argument 'weight_decy'; did you mean 'weight_decay'"),
+    'unknown argument of a head (through **kwargs to its parent)': (
+        lambda tmp: load_config(TOYSEG, {'model.decode_head.num_clases': 3}),
+        ConfigError, r"model\.decode_head\.num_clases: UPerHead has no argument 'num_clases'; did you mean 'num_classes'"),
+    'unknown argument of a data loader': (
+        lambda tmp: load_config(TOYSEG, {'train_dataloader.batch_sise': 3}),
+        ConfigError, r"train_dataloader\.batch_sise: DataLoader has no argument 'batch_sise'; did you mean 'batch_size'"),
+    'unknown argument of the bridge': (
+        lambda tmp: TimmBackbone('hornet_tiny_7x7', frozen_stage=1),
+        ValueError, r"TimmBackbone\('hornet_tiny_7x7'\): 'frozen_stage' is neither .*did you mean 'frozen_stages'"),
     'config with an unknown type': (
         lambda tmp: load_config(TOYSEG, {'model.decode_head.type': 'UPerHeed'}),
         ConfigError, r"model\.decode_head\.type = 'UPerHeed' is not registered in scope 'mmseg'; did you mean 'UPerHead'"),
@@ -91,3 +131,11 @@ def test_label_values_outside_the_classes_name_the_files(tmp_path):
 def test_test_tool_with_a_missing_checkpoint(tmp_path):
     res = run_tool('test', TOYSEG, tmp_path / 'none.pth')
     assert res.returncode != 0 and re.search(r"checkpoint '.*none\.pth' does not exist", res.stderr)
+
+
+@pytest.mark.parametrize('tool', ['test', 'infer'])
+def test_tools_name_a_truncated_checkpoint(tool, tmp_path):
+    args = [TOYSEG, _truncated_checkpoint(tmp_path)] + ([str(tmp_path)] if tool == 'infer' else [])
+    res = run_tool(tool, *args)
+    assert res.returncode != 0 and 'Traceback' not in res.stderr, res.stderr[-2000:]
+    assert re.search(r"checkpoint '.*cut\.pth' is truncated or corrupt", res.stderr), res.stderr[-2000:]

@@ -124,6 +124,26 @@ def test_resume_skips_truncated_checkpoints(tmp_path):
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
 
 
+def test_resume_from_a_truncated_file_falls_back_and_load_from_names_it(tmp_path):
+    _runner(tmp_path, max_iters=3).train()
+    cut = tmp_path / 'cut.pth'
+    data = (tmp_path / 'iter_3.pth').read_bytes()
+    cut.write_bytes(data[:len(data) // 2])
+    # `tools/train.py --resume cut.pth`: the newest complete checkpoint instead, and on to the end
+    runner = _runner(tmp_path, max_iters=5, resume=True, load_from=str(cut))
+    runner.train()
+    assert runner.iter == 5 and (tmp_path / 'iter_5.pth').is_file()
+    assert not any('cut.pth' in line for line in open(tmp_path / 'last_checkpoint'))
+    # `load_from` (and tools/test.py): the file is named, not torch's zip reader error
+    with pytest.raises(ValueError, match=r"checkpoint '.*cut\.pth' is truncated or corrupt"):
+        _runner(tmp_path / 'other', load_from=str(cut)).train()
+    # nothing complete to fall back to: say so
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"--resume: checkpoint '.*cut\.pth' is truncated .* holds no complete"):
+        _runner(empty, resume=True, load_from=str(cut)).train()
+
+
 _SAVER = textwrap.dedent('''
     import sys, torch
     from gatedvision.tasks.runner import atomic_torch_save

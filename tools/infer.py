@@ -10,6 +10,7 @@ import os.path as osp
 
 from mmengine.registry import INFERENCERS, DefaultScope
 
+from gatedvision.backbones._helpers import checkpoint_problem
 from gatedvision.tasks.config import load_config
 
 
@@ -25,9 +26,11 @@ def parse_args():
 
 def main():
     args = parse_args()
-    for path, what in ((args.checkpoint, 'checkpoint'), (args.inputs, 'input')):
-        if not osp.exists(path):
-            raise SystemExit(f"{what} '{path}' does not exist")
+    problem = checkpoint_problem(args.checkpoint)
+    if problem:
+        raise SystemExit(f"checkpoint '{args.checkpoint}' {problem}")
+    if not osp.exists(args.inputs):
+        raise SystemExit(f"input '{args.inputs}' does not exist")
     cfg = load_config(args.config)
     if 'inferencer' not in cfg:
         raise SystemExit(f'config {args.config} names no inferencer (inferencer = dict(type=...))')

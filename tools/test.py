@@ -11,6 +11,7 @@ from mmengine.config import DictAction
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
+from gatedvision.backbones._helpers import checkpoint_problem
 from gatedvision.tasks.config import load_config
 
 
@@ -48,8 +49,9 @@ def enable_pictures(cfg, show_dir: str, interval: int = 1) -> None:
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f"checkpoint '{args.checkpoint}' does not exist")
+    problem = checkpoint_problem(args.checkpoint)
+    if problem:
+        raise SystemExit(f"checkpoint '{args.checkpoint}' {problem}")
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(

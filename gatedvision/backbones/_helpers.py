@@ -1,6 +1,7 @@
 """Helpers shared by the backbone files: checkpoint conversion, downloads, input checks."""
 import os
-from typing import Any, Dict
+import zipfile
+from typing import Any, Dict, Optional
 from urllib.parse import urlparse
 
 import torch
@@ -36,24 +37,66 @@ def resize_like(weight: torch.Tensor, target: torch.Tensor, dims=(1, 2)) -> torc
 _WEIGHT_EXTENSIONS = ('.pth', '.pt', '.bin', '.safetensors', '.tar', '.ckpt', '.npz')
 
 
-def fetch_unnamed_url(variant: str, kwargs: Dict[str, Any]) -> None:
-    """Make timm able to download weights whose URL names no weight file (Tsinghua Cloud and
-    OneDrive share links end in ``/?dl=1`` or ``/content``; timm's and torch hub's caches name the
-    file after the URL path, so they would collide or fail). Such a file is downloaded into torch hub's cache as ``<variant>.pth`` and
-    handed to timm as a local file through ``pretrained_cfg_overlay``; other sources are untouched.
+def checkpoint_problem(path: str) -> Optional[str]:
+    """Why the local file ``path`` cannot be a whole checkpoint (as words to follow its name), or
+    None. Cheap: reads the head and, for torch's zip format, the archive's end record, which a
+    truncated copy or download lacks."""
+    if not os.path.isfile(path):
+        return 'does not exist'
+    size = os.path.getsize(path)
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    if size == 0:
+        return 'is empty'
+    if head.startswith(b'PK\x03\x04'):  # torch.save's zip archive
+        try:
+            with zipfile.ZipFile(path) as z:
+                z.infolist()
+        except (zipfile.BadZipFile, OSError, EOFError):
+            return f'is truncated or corrupt ({size} bytes; its zip archive has no intact end record)'
+        return None
+    if head[:2] == b'\x80\x02':  # torch's legacy (pre-1.6) pickle format
+        return None
+    if size >= 8 and 8 + int.from_bytes(head, 'little') <= size:  # safetensors: header length, then JSON
+        with open(path, 'rb') as f:
+            f.seek(8)
+            if f.read(1) == b'{':
+                return None
+    return f'is not a checkpoint ({size} bytes; neither a torch archive nor safetensors)'
+
+
+def check_checkpoint(path: str, what: str = 'checkpoint') -> None:
+    """ValueError naming the file when it cannot be a whole checkpoint (see checkpoint_problem)."""
+    problem = checkpoint_problem(path)
+    if problem:
+        raise ValueError(f"{what} '{path}' {problem}; copy or download it again"
+                         if problem != 'does not exist' else f"{what} '{path}' does not exist")
+
+
+def prepare_pretrained(variant: str, kwargs: Dict[str, Any]) -> None:
+    """Before timm loads pretrained weights: a local ``file`` (``pretrained_cfg_overlay``) is
+    checked, so a truncated one is named instead of failing inside torch's zip reader; and a URL
+    that names no weight file (Tsinghua Cloud and OneDrive share links end in ``/?dl=1`` or
+    ``/content``; timm's and torch hub's caches name the file after the URL path, so they would
+    collide or fail) is downloaded into torch hub's cache as ``<variant>.pth`` and handed to timm
+    as a local file. Other sources are untouched.
     """
     from timm.models._builder import resolve_pretrained_cfg
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.get('pretrained_cfg'),
                                  pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'))
     cfg = cfg.to_dict() if isinstance(cfg, PretrainedCfg) else dict(cfg or {})
+    if cfg.get('file'):
+        check_checkpoint(cfg['file'], f'pretrained weights of {variant}')
+        return
     url = cfg.get('url')
-    if cfg.get('file') or cfg.get('state_dict') or cfg.get('hf_hub_id') or not url:
+    if cfg.get('state_dict') or cfg.get('hf_hub_id') or not url:
         return
     if os.path.splitext(os.path.basename(urlparse(url).path))[1] in _WEIGHT_EXTENSIONS:
         return
     from timm.models._hub import download_cached_file
     name = f"{cfg.get('architecture') or variant}.{cfg.get('tag') or 'default'}.pth"
     path = download_cached_file((url, name), check_hash=False, progress=True)
+    check_checkpoint(path, f'downloaded weights of {variant}')
     kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay') or {}, file=path)
 
 
@@ -95,5 +138,5 @@ def run_blocks(blocks, x, *args, checkpointing: bool = False):
     return x
 
 
-__all__ = ['run_blocks', 'unwrap_state_dict', 'resize_like', 'fetch_unnamed_url', 'is_other_head', 'add_missing',
+__all__ = ['run_blocks', 'unwrap_state_dict', 'resize_like', 'prepare_pretrained', 'checkpoint_problem', 'check_checkpoint', 'is_other_head', 'add_missing',
            'check_image_input']

@@ -24,7 +24,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.routed_attention import routed_attention
-from ._helpers import add_missing, check_image_input, fetch_unnamed_url, is_other_head, run_blocks, unwrap_state_dict
+from ._helpers import add_missing, check_image_input, is_other_head, prepare_pretrained, run_blocks, unwrap_state_dict
 
 __all__ = ['BiFormer']
 
@@ -317,7 +317,7 @@ def _create_biformer(variant: str, pretrained: bool = False, **kwargs) -> BiForm
         kwargs['dense_norms'] = True
         kwargs.setdefault('feature_cls', 'getter')
     if pretrained:
-        fetch_unnamed_url(variant, kwargs)
+        prepare_pretrained(variant, kwargs)
     return build_model_with_cfg(
         BiFormer, variant, pretrained,
         pretrained_filter_fn=checkpoint_filter_fn,

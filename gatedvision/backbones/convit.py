@@ -27,7 +27,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from ._helpers import run_blocks
+from ._helpers import prepare_pretrained, run_blocks
 
 __all__ = ['ConViTDense']
 
@@ -276,6 +276,8 @@ class ConViTDense(nn.Module):
 def _create(variant: str, pretrained: bool = False, **kwargs):
     if kwargs.get('features_only'):
         kwargs.setdefault('feature_cls', 'getter')
+    if pretrained:
+        prepare_pretrained(variant, kwargs)
     return build_model_with_cfg(ConViTDense, variant, pretrained,
                                 feature_cfg=dict(out_indices=(-1,), norm=True), **kwargs)
 

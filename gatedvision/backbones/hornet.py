@@ -19,7 +19,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from ._helpers import (add_missing, check_image_input, fetch_unnamed_url, is_other_head, resize_like, run_blocks,
+from ._helpers import (add_missing, check_image_input, is_other_head, prepare_pretrained, resize_like, run_blocks,
                        unwrap_state_dict)
 
 __all__ = ['HorNet']
@@ -313,7 +313,7 @@ def _create_hornet(variant: str, pretrained: bool = False, **kwargs) -> HorNet:
         kwargs['dense_norms'] = True
         kwargs.setdefault('feature_cls', 'getter')
     if pretrained:
-        fetch_unnamed_url(variant, kwargs)
+        prepare_pretrained(variant, kwargs)
     return build_model_with_cfg(
         HorNet, variant, pretrained,
         pretrained_filter_fn=checkpoint_filter_fn,

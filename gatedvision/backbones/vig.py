@@ -33,7 +33,7 @@ from timm.models._manipulate import MATCH_PREV_GROUP
 from torch import nn
 
 from gatedvision.ops.gla import bidirectional_gla
-from ._helpers import add_missing, check_image_input, is_other_head, run_blocks, unwrap_state_dict
+from ._helpers import add_missing, check_image_input, is_other_head, prepare_pretrained, run_blocks, unwrap_state_dict
 
 __all__ = ['ViG', 'HierViG']
 
@@ -506,6 +506,8 @@ def _create(cls, variant: str, pretrained: bool = False, **kwargs):
         kwargs.setdefault('feature_cls', 'getter')
         if cls is HierViG:
             kwargs['dense_norms'] = True
+    if pretrained:
+        prepare_pretrained(variant, kwargs)
     feature_cfg = dict(out_indices=(0, 1, 2, 3), norm=True) if cls is HierViG else dict(out_indices=(-1,), norm=True)
     return build_model_with_cfg(cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
                                 feature_cfg=feature_cfg, **kwargs)

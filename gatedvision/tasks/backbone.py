@@ -5,8 +5,10 @@ backbones included, through ``timm.create_model(..., features_only=True)``.
 """
 import contextlib
 import difflib
+import inspect
 import math
 import os
+import re
 from typing import Dict, List, Optional, Sequence, Union
 
 import timm
@@ -18,6 +20,7 @@ from timm.layers import LayerNorm2d
 from torch import nn
 
 import gatedvision  # noqa: F401  (registers gatedvision's models in timm)
+from gatedvision.backbones._helpers import check_checkpoint
 from gatedvision.registry import MODELS
 
 __all__ = ['TimmBackbone', 'check_model_name', 'probe_size_divisor']
@@ -113,7 +116,16 @@ class TimmBackbone(BaseModule):
         model_kwargs = dict(model_kwargs, in_chans=in_channels)
 
         self._model_kwargs = model_kwargs  # to probe the sizes the model takes when one fails
-        meta = _build_meta(model_name, **model_kwargs)
+        try:
+            meta = _build_meta(model_name, **model_kwargs)
+        except TypeError as e:  # a misspelt argument reaches the model class
+            bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+            if bad is None:
+                raise
+            own = [n for n in inspect.signature(TimmBackbone).parameters if n not in ('model_kwargs', 'init_cfg')]
+            close = difflib.get_close_matches(bad[1], own, n=1)
+            raise ValueError(f"TimmBackbone({model_name!r}): '{bad[1]}' is neither a TimmBackbone argument nor "
+                             f"one {model_name} takes" + (f"; did you mean '{close[0]}'?" if close else '')) from None
         levels = [f['reduction'] for f in meta.feature_info.info]  # every level, not just the default ones
         out_indices = self._resolve_out_indices(out_indices, levels)
         if size_divisor == 'auto':
@@ -170,6 +182,7 @@ class TimmBackbone(BaseModule):
             return dict(url=checkpoint, hf_hub_id=None, file=None, source='')
         if not os.path.isfile(checkpoint):
             raise FileNotFoundError(f"checkpoint file '{checkpoint}' does not exist")
+        check_checkpoint(checkpoint)
         return dict(file=checkpoint, source='')
 
     def _inner_model(self) -> nn.Module:

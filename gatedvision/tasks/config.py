@@ -1,6 +1,8 @@
 """Config loading for the tools: clear errors that name the config file and the key."""
 import difflib
+import inspect
 import os
+import re
 from importlib import import_module
 from typing import Iterator, List, Optional, Tuple
 
@@ -8,7 +10,7 @@ from mmengine import registry as root_registry
 from mmengine.config import Config
 from mmengine.registry import Registry
 
-__all__ = ['ConfigError', 'load_config', 'check_types']
+__all__ = ['ConfigError', 'load_config', 'check_types', 'check_arguments', 'accepted_arguments']
 
 
 class ConfigError(ValueError):
@@ -27,6 +29,10 @@ def load_config(path: str, options: Optional[dict] = None) -> Config:
         cfg.merge_from_dict(options)
     check_types(cfg, path)
     check_top_level_keys(cfg, path)
+    from torch.utils.data import DataLoader
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if isinstance(cfg.get(key), dict) and 'type' not in cfg[key]:  # mmengine builds a DataLoader
+            check_arguments(key, cfg[key], DataLoader, path)
     return cfg
 
 
@@ -78,7 +84,8 @@ def _walk(node, path: str) -> Iterator[Tuple[str, dict]]:
 
 
 def check_types(cfg: Config, filename: str = '') -> None:
-    """Raise :class:`ConfigError` for the first ``type='X'`` no registry of the scope knows.
+    """Raise :class:`ConfigError` for the first ``type='X'`` no registry of the scope knows, or
+    for a key its class does not take (:func:`check_arguments`).
 
     Modules whose config holds foreign type names (albumentations transforms inside
     ``gatedvision.Albu``) list those keys in a ``foreign_config_keys`` class attribute.
@@ -112,8 +119,65 @@ def check_types(cfg: Config, filename: str = '') -> None:
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ''
             raise ConfigError(f"config '{filename}': {path}.type = '{key}' is not registered in "
                               f"scope '{cfg.get('default_scope')}'{hint}")
+        check_arguments(path, node, found, filename)
         for k in getattr(found, 'foreign_config_keys', ()):
             skip.append(f'{path}.{k}')
+
+
+# keys a builder takes out of a config dict before it calls the class: they are not arguments
+_BUILDER_KEYS = {'type', '_scope_', '_delete_',
+                 'constructor', 'paramwise_cfg',  # mmengine.optim.build_optim_wrapper
+                 'convert_to_iter_based',         # Runner.build_param_scheduler
+                 'requires_grad'}                 # mmcv.cnn.build_norm_layer
+
+
+def accepted_arguments(cls, _mro_from: int = 0) -> Optional[List[str]]:
+    """The keyword arguments ``cls`` takes, or None where that is open-ended. An ``__init__`` that
+    takes ``**kwargs`` only to hand them to ``super().__init__`` (OpenMMLab heads, datasets,
+    scheduler mixins) takes its own arguments and those of the next ``__init__`` in the MRO."""
+    if inspect.isclass(cls):
+        mro = cls.__mro__
+        at = next((i for i in range(_mro_from, len(mro)) if '__init__' in vars(mro[i])), None)
+        if at is None or mro[at] is object:
+            return []
+        init = vars(mro[at])['__init__']
+    else:
+        init, at = cls, None
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):  # builtins and C extensions without a signature
+        return None
+    names = [n for n, p in params.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != 'self']
+    var = next((n for n, p in params.items() if p.kind is p.VAR_KEYWORD), None)
+    if var is None:
+        return names
+    try:
+        source = inspect.getsource(init)
+    except (OSError, TypeError):
+        return None
+    call = re.search(r'super\([^)]*\)\.__init__\(([^)]*)\)', source, re.S)
+    # '**kwargs' twice: in the signature and in the super() call, nowhere else (not stored, not
+    # handed to another builder)
+    if at is None or call is None or f'**{var}' not in call.group(1) or source.count(f'**{var}') != 2:
+        return None
+    parent = accepted_arguments(cls, at + 1)
+    return None if parent is None else names + [n for n in parent if n not in names]
+
+
+def check_arguments(path: str, node: dict, cls, filename: str) -> None:
+    """A key of ``node`` that ``cls`` does not take would end in a TypeError far from the config:
+    name the key path, the class and the closest argument (where the arguments are known)."""
+    accepted = accepted_arguments(cls)
+    if accepted is None:
+        return
+    for key in node:
+        if key in _BUILDER_KEYS or key in accepted:
+            continue
+        close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else f'; it takes: {", ".join(accepted)}'
+        raise ConfigError(f"config '{filename}': {path}.{key}: {getattr(cls, '__name__', cls)} has no "
+                          f"argument '{key}'{hint}")
 
 
 def _is_mmcv_op(name: str) -> bool:

@@ -3,7 +3,8 @@
 - Checkpoints are written atomically: to a temporary file in the same folder, flushed to disk,
   then renamed, so a process killed while saving leaves the previous checkpoints intact.
 - ``--resume`` without a path picks the newest checkpoint that is complete, even when the
-  ``last_checkpoint`` pointer is missing or stale.
+  ``last_checkpoint`` pointer is missing or stale; ``--resume PATH`` to a truncated file falls back
+  to it too. Any other truncated or foreign file (``load_from``, ``tools/test.py``) is named.
 - SIGTERM or Ctrl-C during training finishes the current iteration, saves a resumable checkpoint
   and exits (a second Ctrl-C stops at once).
 - An error raised by a training step names the files of the batch it happened on (and, for
@@ -27,6 +28,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from gatedvision.backbones._helpers import check_checkpoint, checkpoint_problem
 from gatedvision.registry import RUNNERS
 
 _CKPT_NUMBER = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
@@ -148,6 +150,8 @@ class ResilientRunner(Runner):
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
                         revise_keys=[(r'^module.', '')]):
+        if '://' not in filename:
+            check_checkpoint(filename)
         return super().load_checkpoint(filename, map_location, strict or self.strict_load, revise_keys)
 
     def test(self) -> dict:
@@ -155,6 +159,15 @@ class ResilientRunner(Runner):
         return super().test()
 
     def load_or_resume(self) -> None:
+        problem = self._resume and self._load_from and '://' not in self._load_from \
+            and checkpoint_problem(self._load_from)
+        if problem and not self._has_loaded:
+            bad, self._load_from = self._load_from, None
+            if find_resumable_checkpoint(self.work_dir) is None:
+                raise ValueError(f"--resume: checkpoint '{bad}' {problem}, and {self.work_dir} holds no "
+                                 f"complete checkpoint to resume from")
+            self.logger.warning(f"--resume: checkpoint '{bad}' {problem}; resuming from the newest "
+                                f"complete checkpoint in {self.work_dir} instead")
         if self._resume and self._load_from is None and not self._has_loaded:
             found = find_resumable_checkpoint(self.work_dir)
             if found is None:
