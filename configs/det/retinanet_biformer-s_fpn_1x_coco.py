@@ -3,7 +3,8 @@ _base_ = [
     '../_base_/runtimes/det.py', '../_base_/schedules/schedule_1x.py'
 ]
 model = dict(
-    backbone=dict(model_name='biformer_small', drop_path_rate=0.2, n_win=16),
+    # the authors' dense backbone keeps its BatchNorms in eval mode while training (norm_eval=True)
+    backbone=dict(model_name='biformer_small', drop_path_rate=0.2, n_win=16, norm_eval=True),
     neck=dict(in_channels=[64, 128, 256, 512]),
 )
 optim_wrapper = dict(optimizer=dict(weight_decay=1e-4))  # BiFormer's RetinaNet recipe
