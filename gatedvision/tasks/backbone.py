@@ -77,11 +77,11 @@ class TimmBackbone(BaseModule):
             own layout or any layout its checkpoint filter accepts). Takes precedence over
             ``pretrained``.
         frozen_stages: ``-1`` freezes nothing, ``0`` freezes the stem, ``k >= 1`` also every stage
-            up to that of the ``k``-th output. Stages come
-            from the model's timm ``group_matcher(coarse=True)`` (every gatedvision backbone and most
-            timm models have one), output norms included; frozen modules stay in eval mode. Only
-            for a timm model without a matcher is the boundary guessed from the order in which
-            parameters are registered.
+            up to that of the ``k``-th output. Stages come from the model's timm
+            ``group_matcher(coarse=True)`` (every gatedvision backbone and most timm models have
+            one), output norms included; frozen modules stay in eval mode. Only for a timm model
+            without a matcher is the boundary guessed from the order in which parameters are
+            registered.
         norm_eval: keep all normalization layers in eval mode while training.
         with_cp: gradient checkpointing (timm's ``set_grad_checkpointing``): blocks are recomputed
             in backward instead of keeping their activations; same gradients, less memory.
