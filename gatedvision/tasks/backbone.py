@@ -300,7 +300,10 @@ class TimmBackbone(BaseModule):
             f = f[..., :math.ceil(h / s), :math.ceil(w / s)]
             if self.out_norms is not None:
                 f = self.out_norms[i](f)
-            outs.append(f)
+            # contiguous NCHW, whatever the model's last op left: timm's LayerNorm2d returns
+            # channels-last strides (convolutions then keep them), and mmcv's CPU RoIAlign reads
+            # such a tensor as if it were NCHW, so Mask R-CNN's RoI heads would see scrambled features
+            outs.append(f.contiguous())
         return tuple(outs)
 
 
