@@ -1,8 +1,8 @@
 # Mask R-CNN on halonet26t trained from scratch on the sparse toy shapes (1-3 shapes apart from each
 # other, 256 px): the check that detection learns (tests/test_detection.py). Measured on 2 CPU cores:
 # bbox mAP 0.477, segm mAP 0.547 after 4 epochs (64 iterations, about 2.5 min). FPN and heads are
-# slimmed to 128 channels for the CPU. HaloNet is the family that learns this from scratch in a CPU
-# budget; the LayerNorm-output backbones stay near mAP 0.01 at this length (docs/configs.md).
+# slimmed to 128 channels for the CPU. It is also the shared toy detection recipe of tools/compare.py
+# (docs/configs.md: why LayerNorm-output backbones once failed it).
 _base_ = [
     '../_base_/models/mask-rcnn_timm_fpn.py', '../_base_/datasets/toycoco.py',
     '../_base_/runtimes/det.py', '../_base_/schedules/schedule_1x.py'
