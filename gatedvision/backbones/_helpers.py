@@ -138,5 +138,5 @@ def run_blocks(blocks, x, *args, checkpointing: bool = False):
     return x
 
 
-__all__ = ['run_blocks', 'unwrap_state_dict', 'resize_like', 'prepare_pretrained', 'checkpoint_problem', 'check_checkpoint', 'is_other_head', 'add_missing',
-           'check_image_input']
+__all__ = ['run_blocks', 'unwrap_state_dict', 'resize_like', 'prepare_pretrained', 'checkpoint_problem',
+           'check_checkpoint', 'is_other_head', 'add_missing', 'check_image_input']

@@ -162,12 +162,13 @@ class ResilientRunner(Runner):
         problem = self._resume and self._load_from and '://' not in self._load_from \
             and checkpoint_problem(self._load_from)
         if problem and not self._has_loaded:
-            bad, self._load_from = self._load_from, None
-            if find_resumable_checkpoint(self.work_dir) is None:
-                raise ValueError(f"--resume: checkpoint '{bad}' {problem}, and {self.work_dir} holds no "
-                                 f"complete checkpoint to resume from")
-            self.logger.warning(f"--resume: checkpoint '{bad}' {problem}; resuming from the newest "
-                                f"complete checkpoint in {self.work_dir} instead")
+            found = find_resumable_checkpoint(self.work_dir)
+            if found is None:
+                raise ValueError(f"--resume: checkpoint '{self._load_from}' {problem}, and {self.work_dir} "
+                                 f"holds no complete checkpoint to resume from")
+            self.logger.warning(f"--resume: checkpoint '{self._load_from}' {problem}; resuming from the "
+                                f"newest complete checkpoint in {self.work_dir} instead: {found}")
+            self._load_from = found
         if self._resume and self._load_from is None and not self._has_loaded:
             found = find_resumable_checkpoint(self.work_dir)
             if found is None:
