@@ -27,7 +27,6 @@ import argparse
 import csv
 import json
 import os
-import os.path as osp
 import platform
 import re
 import shlex
