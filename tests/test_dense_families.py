@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.runner import Runner
 
 from gatedvision.tasks.config import load_config
@@ -45,6 +46,11 @@ def test_mask_rcnn_step_and_validation(family, tmp_path):
                   ROOT / 'det' / 'mask-rcnn_hornet-t-7x7_fpn_1xb2-2e_toycoco.py', tmp_path, small)
     metrics = runner.message_hub.log_scalars
     assert 'val/coco/bbox_mAP' in metrics and 'val/coco/segm_mAP' in metrics
+    # what reaches the RoI extractor is contiguous NCHW: mmcv's CPU RoIAlign reads any other
+    # strides as NCHW and scrambles the RoI features (ConViT's simple pyramid once did, at P2)
+    with torch.no_grad():
+        feats = runner.model.eval().extract_feat(torch.randn(1, 3, 128, 128))
+    assert [f.is_contiguous() for f in feats] == [True] * len(feats)
 
 
 @pytest.mark.parametrize('family', FAMILIES)

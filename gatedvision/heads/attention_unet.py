@@ -113,8 +113,8 @@ class AttentionUNetHead(BaseModule):
         if tuple(in_strides) != (4, 8, 16, 32) or len(in_channels) != 4:
             raise ValueError(
                 f'AttentionUNetHead needs a 4-level pyramid at strides 4/8/16/32, got strides '
-                f'{tuple(in_strides)} (channels {tuple(in_channels)}); pick a hierarchical backbone '
-                f'or set the backbone\'s out_indices to those levels')
+                f'{tuple(in_strides)} (channels {tuple(in_channels)}); pick a hierarchical backbone, '
+                f'set the backbone\'s out_indices to those levels, or add a neck (gatedvision.SimplePyramid)')
         if len(channels) != 5 or len(stem_channels) != 2:
             raise ValueError(f'channels needs 5 entries (strides 16, 8, 4, 2, 1) and stem_channels '
                              f'2 (strides 1, 2); got {tuple(channels)} and {tuple(stem_channels)}')

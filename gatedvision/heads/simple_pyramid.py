@@ -74,6 +74,14 @@ class SimplePyramid(BaseModule):
             level_channels.append(ch)
         self.out_channels: List[int] = level_channels
 
+    def out_strides(self, in_strides) -> List[int]:
+        """The stride of each output, given the backbone's strides (a list, or the stride of the map
+        this neck reads)."""
+        s = in_strides[self.in_index] if isinstance(in_strides, (list, tuple)) else in_strides
+        return [int(s / k) for k in self.scales]
+
     def forward(self, inputs) -> Tuple[torch.Tensor, ...]:
         x = inputs[self.in_index] if isinstance(inputs, (list, tuple)) else inputs
-        return tuple(stage(x) for stage in self.stages)
+        # contiguous NCHW: LayerNorm2d leaves channels-last strides, which the convs after it keep
+        # and mmcv's CPU RoIAlign reads as NCHW (the TimmBackbone outputs are made contiguous too)
+        return tuple(stage(x).contiguous() for stage in self.stages)

@@ -88,7 +88,8 @@ class MedSegmentor(BaseModel):
         backbone: backbone config (``gatedvision.TimmBackbone``); its ``in_channels`` must be the
             image channels times ``2 * context + 1``.
         head: head config; ``in_channels``, ``in_strides``, ``image_channels`` and
-            ``num_classes`` are filled in from the backbone and this model.
+            ``num_classes`` are filled in from the backbone (or neck) and this model.
+        neck: optional neck config (``gatedvision.SimplePyramid`` for plain backbones: ConViT).
         num_classes: classes including background.
         loss: loss config (MONAI's ``DiceCELoss`` by default), called as ``loss(logits, target)``
             with target (N, 1, H, W).
@@ -102,6 +103,7 @@ class MedSegmentor(BaseModel):
                  backbone: dict,
                  head: dict,
                  num_classes: int,
+                 neck: Optional[dict] = None,
                  loss: Optional[dict] = None,
                  deep_supervision_weights: Optional[Sequence[float]] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -110,8 +112,13 @@ class MedSegmentor(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor or dict(
             type='gatedvision.MedSegDataPreProcessor'), init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        channels, strides = self.backbone.out_channels, self.backbone.out_strides
+        self.neck = None
+        if neck is not None:
+            self.neck = MODELS.build(dict(dict(in_channels=list(channels)), **neck))
+            channels, strides = self.neck.out_channels, self.neck.out_strides(strides)
         self.head = MODELS.build(dict(
-            head, in_channels=self.backbone.out_channels, in_strides=self.backbone.out_strides,
+            head, in_channels=list(channels), in_strides=list(strides),
             image_channels=self.backbone.in_channels, num_classes=num_classes))
         self.num_classes = num_classes
         self.loss_fn = MODELS.build(loss or dict(
@@ -131,7 +138,10 @@ class MedSegmentor(BaseModel):
         ph, pw = (-h) % d, (-w) % d
         if ph or pw:  # the decoder's strides need multiples of 32; cropped back below
             x = F.pad(x, (0, pw, 0, ph))
-        outs = self.head(self.backbone(x), x)
+        feats = self.backbone(x)
+        if self.neck is not None:
+            feats = self.neck(feats)
+        outs = self.head(feats, x)
         return [o[..., :math.ceil(h * o.shape[-2] / x.shape[-2]),
                   :math.ceil(w * o.shape[-1] / x.shape[-1])] for o in outs]
 
