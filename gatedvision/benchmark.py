@@ -106,6 +106,7 @@ class BenchSpec:
     backends: tuple[str, ...] = ('auto',)
     timeout: float = 3600.0
     mem_limit_gb: float | None = None
+    modes: tuple[str, ...] = ('infer_b1', 'infer_bn', 'train_bn')  # latency, throughput, training
 
 
 def resolve_models(patterns: list[str]) -> list[str]:
@@ -313,7 +314,7 @@ def measure_model(name: str, res: int, spec: BenchSpec, emit: Callable[[dict], N
             except Exception as e:  # noqa: BLE001  (reported in the row)
                 emit(dict(row, note=describe_error(e)))
                 continue
-            for mode in ('infer_b1', 'infer_bn', 'train_bn'):
+            for mode in spec.modes:
                 try:
                     times, peak = _measure_mode(model, mode, res, spec, amp)
                 except Exception as e:  # noqa: BLE001  (out of memory, a backend refusing a shape)

@@ -63,7 +63,7 @@ def test_two_by_two_with_a_failure_an_interruption_and_resume(tmp_path):
         assert float(r[1]) == round(by_cell[r[0], 'seg']['value'], 2) and r[2].startswith('failed: ')
         assert float(r[3]) > 10 and float(r[4]) > 1 and float(r[5]) > 0 and r[6] in ('224', '256')
     md = (tmp_path / 'leaderboard.md').read_text()
-    assert '| halonet26t |' in md and 'Measured on' in md and 'mask-rcnn_halonet26t_fpn_1xb4-4e' in md
+    assert '| halonet26t |' in md and 'Measured on' in md and 'mask-rcnn_halonet26t_fpn_1xb2-2e' in md
     for plot in ('seg_bar', 'seg_vs_gmacs', 'det_bar', 'det_vs_gmacs'):
         assert (tmp_path / 'plots' / f'{plot}.png').stat().st_size > 1000
 
@@ -83,3 +83,47 @@ def test_full_preset_dry_run_names_a_config_for_every_cell(tmp_path):
     assert any('configs/det/mask-rcnn_overlock-t_fpn_1x_coco.py' in line for line in lines)
     written = tmp_path / 'cells' / 'resnet50_seg' / 'config.py'
     assert written.is_file() and "'model_name': 'resnet50'" in written.read_text()
+
+
+def test_full_preset_table_puts_the_papers_numbers_beside_the_logged_ones(tmp_path):
+    # a finished OverLoCK-T Mask R-CNN cell (as its dist_train.sh command logs it), the seg cell not run
+    run = tmp_path / 'cells' / 'overlock-t_det' / '20261201_000000' / 'vis_data'
+    run.mkdir(parents=True)
+    rows = [dict(loss=0.9, iter=10), {'coco/bbox_mAP': 0.471, 'coco/segm_mAP': 0.425, 'step': 12}]
+    (run / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in rows))
+    res = subprocess.run([*TOOL, '--preset', 'full', '--families', 'overlock', '--tasks', 'det', 'seg',
+                          '--work-dir', str(tmp_path), '--no-cost'], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 1, res.stderr[-3000:]  # one cell not run yet
+    table = list(csv.reader(open(tmp_path / 'leaderboard.csv')))
+    assert table[1][:3] == ['overlock-t', '0.471 (paper 0.483)', 'not run (paper 50.30)']
+    cells = json.loads((tmp_path / 'leaderboard.json').read_text())['cells']
+    assert cells[0]['metrics']['coco/segm_mAP'] == 0.425 and cells[0]['final_loss'] == 0.9
+
+
+def test_pretrained_backbone_takes_the_source_cells_weights_and_adapts_the_stem(tmp_path):
+    """The toy pre-training: a cell starts from the backbone of the row's seg cell (its newest
+    complete checkpoint); a 1-channel (medseg) stem gets the RGB kernels summed, as timm adapts
+    pretrained weights."""
+    import torch
+    sys.path.insert(0, str(ROOT / 'tools'))
+    import compare
+    from gatedvision.tasks import TimmBackbone
+    torch.manual_seed(0)
+    source = TimmBackbone('resnet18')
+    seg = tmp_path / 'resnet18_seg'
+    seg.mkdir()
+    state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    state['decode_head.conv_seg.weight'] = torch.zeros(5, 8, 1, 1)  # the task's head is left behind
+    torch.save(dict(state_dict=state, meta={}), seg / 'iter_4.pth')
+    (seg / 'iter_8.pth').write_bytes(b'truncated')  # an interrupted save is not taken
+    target = dict(type='gatedvision.TimmBackbone', model_name='resnet18', in_channels=1, _delete_=True)
+    path = compare.pretrained_backbone(seg, tmp_path / 'medseg', target)
+    loaded = torch.load(path)
+    medseg = TimmBackbone('resnet18', in_channels=1)
+    medseg.load_state_dict(loaded, strict=True)  # every key, no head keys
+    stem = 'model.conv1.weight'
+    torch.testing.assert_close(loaded[stem], source.state_dict()[stem].sum(1, keepdim=True))
+    for k, v in source.state_dict().items():
+        if k != stem:
+            torch.testing.assert_close(loaded[k], v, rtol=0, atol=0)
