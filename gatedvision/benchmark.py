@@ -297,7 +297,7 @@ def measure_model(name: str, res: int, spec: BenchSpec, emit: Callable[[dict], N
         return
     params = sum(p.numel() for p in model.parameters()) / 1e6
     weights = copy.deepcopy(model.state_dict())
-    amp = ((lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if spec.amp
+    amp = ((lambda: torch.autocast(torch.device(spec.device).type, dtype=torch.bfloat16)) if spec.amp
            else contextlib.nullcontext)
     for backend, switch in rows:
         row = dict(base, backend=backend, params_m=params, note=built)

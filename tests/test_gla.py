@@ -76,3 +76,17 @@ def test_segments_hand_the_state_on(monkeypatch):
     whole = gla(q, k, v, g, reverse=True, backend='torch')[0]
     monkeypatch.setattr(G, '_SEGMENT', 64)
     torch.testing.assert_close(gla(q, k, v, g, reverse=True, backend='torch')[0], whole, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_inputs_and_autocast_keep_fp32_accuracy():
+    """--amp: under bf16 autocast (and with bf16 inputs) the torch path computes in fp32 and
+    returns v's dtype; the only error left is the inputs' and the output's bf16 rounding."""
+    q, k, v, g = _inputs(2, 100, 3, 16, 24, 'strong')
+    ref, _ = gla_recurrent(*(x.bfloat16().float() for x in (q, k, v, g)))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        o, _ = gla(q, k, v, g, backend='torch')  # fp32 inputs under autocast: the path ViG takes
+    assert o.dtype == torch.float32
+    torch.testing.assert_close(o, gla_recurrent(q, k, v, g)[0], rtol=1e-4, atol=1e-4)
+    ob, _ = gla(*(x.bfloat16() for x in (q, k, v, g)), backend='torch')
+    assert ob.dtype == torch.bfloat16
+    torch.testing.assert_close(ob.float(), ref, rtol=1e-2, atol=1e-2)  # bf16: 8 bits of mantissa

@@ -130,3 +130,19 @@ def test_triton_on_cuda_matches_torch():
     value = torch.randn(2, 4, 32, 40, 16, device='cuda')
     torch.testing.assert_close(na2d_av(attn, value, 13, backend='triton'),
                                na2d_av(attn, value, 13, backend='loop'), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('backend', ['dense', 'loop'])
+def test_bf16_stays_close_to_fp32(backend):
+    """--amp: bf16 attention and values (OverLoCK's ContMix under autocast) give the fp32 result to
+    bf16's accuracy (relative error below 1%), under autocast too."""
+    torch.manual_seed(0)
+    attn = torch.randn(2, 3, 13, 15, 25).softmax(-1)
+    value = torch.randn(2, 3, 13, 15, 8)
+    ref = reference_av(attn, value, 5, 2)
+    out = na2d_av(attn.bfloat16(), value.bfloat16(), 5, 2, backend=backend)
+    assert out.dtype == torch.bfloat16
+    assert (out.float() - ref).norm() / ref.norm() < 1e-2
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        mixed = na2d_av(attn, value.bfloat16(), 5, 2, backend=backend)
+    assert (mixed.float() - ref).norm() / ref.norm() < 1e-2

@@ -34,3 +34,19 @@ def test_switch_selects_the_reference(monkeypatch):
     q = torch.randn(1, 4, 1, 2, 8)
     ra.routed_attention(q, q, q, torch.zeros(1, 4, 1, dtype=torch.long), 1.0)
     assert len(calls) == 1
+
+
+def test_bf16_autocast_stays_close_to_fp32():
+    """--amp: under bf16 autocast the routed attention keeps bf16's accuracy (relative error of
+    the output below 1%), with gradients for every input."""
+    g = torch.Generator().manual_seed(0)
+    q, k = (torch.randn(2, 16, 4, 9, 16, generator=g, requires_grad=True) for _ in range(2))
+    v = torch.randn(2, 16, 4, 9, 24, generator=g, requires_grad=True)
+    idx = torch.stack([torch.randperm(16, generator=g)[:4] for _ in range(32)]).view(2, 16, 4)
+    ref = routed_attention_reference(q, k, v, idx, 0.25)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = routed_attention(q, k, v, idx, 0.25)
+    err = (out.float() - ref).norm() / ref.norm()
+    assert err < 1e-2, err
+    grads = torch.autograd.grad(out.float().square().sum(), (q, k, v))
+    assert all(torch.isfinite(x).all() and x.abs().sum() > 0 for x in grads)

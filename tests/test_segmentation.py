@@ -72,11 +72,29 @@ def test_train_then_test_with_pictures(tmp_path):
     assert len(list((tmp_path / 'pics').rglob('*.png'))) == 16  # one per validation image
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
 
-    # a user's own image through tools/infer.py
-    image = next((make_toy_seg() / 'images' / 'validation').glob('*.jpg'))
-    res = run_tool('infer', CONFIG, ckpt, image, '--out-dir', tmp_path / 'infer', '--device', 'cpu')
+    # --amp on the CPU: bf16 autocast gives the fp32 mIoU to within a point
+    res = run_tool('test', CONFIG, ckpt, '--work-dir', tmp_path / 'test-amp', '--amp')
     assert res.returncode == 0, res.stderr[-3000:]
-    assert (tmp_path / 'infer' / 'vis' / image.name).is_file()
+    miou_amp = float(re.search(r'mIoU: ([\d.]+)', res.stdout + res.stderr).group(1))
+    assert abs(miou_amp - miou) < 1.0, (miou, miou_amp)
+
+    # a user's own image through tools/infer.py, in fp32 and in bf16
+    image = next((make_toy_seg() / 'images' / 'validation').glob('*.jpg'))
+    for extra in ([], ['--amp']):
+        out = tmp_path / ('infer' + '-amp' * bool(extra))
+        res = run_tool('infer', CONFIG, ckpt, image, '--out-dir', out, '--device', 'cpu', *extra)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert (out / 'vis' / image.name).is_file()
+
+
+def test_train_with_amp_on_the_cpu(tmp_path):
+    """--amp without CUDA: bf16 autocast through gatedvision.AutocastOptimWrapper (no loss scaling)."""
+    res = run_tool('train', CONFIG, '--work-dir', tmp_path, '--amp', '--cfg-options', *FAST,
+                   'train_cfg.max_iters=6', 'train_cfg.val_interval=6', 'default_hooks.checkpoint.interval=6')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "type='gatedvision.AutocastOptimWrapper'" in next(tmp_path.glob('*.py')).read_text()  # the dumped config
+    losses = [r['loss'] for r in _scalars(tmp_path)]
+    assert len(losses) == 6 and np.isfinite(losses).all()
 
 
 def test_test_tool_rejects_missing_checkpoint(tmp_path):

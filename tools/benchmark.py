@@ -37,7 +37,7 @@ def main():
                    help='N of the batch-N throughput (latency is batch 1)')
     p.add_argument('--repeats', type=int, default=10, help='timed calls per measurement')
     p.add_argument('--warmup', type=int, default=3, help='untimed calls before them')
-    p.add_argument('--amp', action='store_true', help='autocast bfloat16 (CUDA only)')
+    p.add_argument('--amp', action='store_true', help='autocast bfloat16 (CPU or CUDA)')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--backends', nargs='+', default=['auto'], choices=BACKEND_NAMES,
                    help="kernel paths of models that have them: 'auto' (the op's choice), 'all', "
@@ -48,8 +48,6 @@ def main():
     p.add_argument('--mem-limit-gb', type=float, default=None,
                    help='CPU: allocation limit per worker (default 80%% of available memory)')
     args = p.parse_args()
-    if args.amp and args.device != 'cuda':
-        p.error('--amp is CUDA only (autocast bfloat16 on the GPU); drop it or add --device cuda')
     if args.device == 'cuda' and not torch.cuda.is_available():
         p.error('--device cuda, but torch sees no CUDA device')
     try:

@@ -1,6 +1,6 @@
 """Predict on your own images with a trained checkpoint; pictures (and predictions) go to --out-dir.
 
-    python tools/infer.py CONFIG CHECKPOINT IMAGE_OR_DIR [--out-dir DIR] [--device cpu|cuda]
+    python tools/infer.py CONFIG CHECKPOINT IMAGE_OR_DIR [--out-dir DIR] [--device cpu|cuda] [--amp]
 
 The config's ``inferencer`` names the task's inferencer (mmdet's DetInferencer for detection and
 instance segmentation, mmseg's MMSegInferencer for semantic segmentation).
@@ -9,6 +9,7 @@ import argparse
 import os.path as osp
 
 from mmengine.registry import INFERENCERS, DefaultScope
+from mmengine.runner.amp import autocast
 
 from gatedvision.backbones._helpers import checkpoint_problem
 from gatedvision.tasks.config import load_config
@@ -21,6 +22,7 @@ def parse_args():
     p.add_argument('inputs', help='an image file or a folder of images')
     p.add_argument('--out-dir', default='outputs', help='where the pictures and predictions go')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda if available)')
+    p.add_argument('--amp', action='store_true', help='mixed precision: autocast fp16 on CUDA, bf16 on the CPU')
     return p.parse_args()
 
 
@@ -37,7 +39,10 @@ def main():
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         inferencer = INFERENCERS.build(dict(cfg.inferencer, model=cfg, weights=args.checkpoint,
                                             device=args.device))
-    inferencer(args.inputs, out_dir=args.out_dir)
+    # mmengine's autocast: fp16 on CUDA, bf16 on the CPU (the model's device)
+    device = next(inferencer.model.parameters()).device.type
+    with autocast(device_type=device, enabled=args.amp):
+        inferencer(args.inputs, out_dir=args.out_dir)
     print(f'pictures written to {osp.join(args.out_dir, "vis")}')
 
 

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint of any gatedvision task on the config's test set.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out FILE]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out FILE] [--amp]
                                            [--cfg-options key=value ...] [--launcher ...]
 """
 import argparse
@@ -24,6 +24,8 @@ def parse_args():
     p.add_argument('--show-interval', type=int, default=1,
                    help='with --show-dir, draw every N-th test batch (default: every one)')
     p.add_argument('--out', help='dump the raw predictions to this pickle file')
+    p.add_argument('--amp', action='store_true',
+                   help='mixed precision: autocast fp16 on CUDA, bf16 on the CPU (mmengine TestLoop fp16)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config keys')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -57,6 +59,8 @@ def main():
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if args.amp:  # mmengine's loops autocast to fp16 on CUDA and to bf16 on the CPU
+        cfg.test_cfg = dict(cfg.get('test_cfg') or dict(type='TestLoop'), fp16=True)
     if args.show_dir:
         enable_pictures(cfg, args.show_dir, args.show_interval)
     if args.out:

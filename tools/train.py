@@ -19,7 +19,7 @@ def parse_args():
     p.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)')
     p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CHECKPOINT',
                    help='resume from CHECKPOINT, or without a value from the latest in work-dir')
-    p.add_argument('--amp', action='store_true', help='mixed precision (CUDA only)')
+    p.add_argument('--amp', action='store_true', help='mixed precision: fp16 with loss scaling on CUDA, bf16 autocast on the CPU')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config keys, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -44,10 +44,11 @@ def main():
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         import torch
-        if not torch.cuda.is_available():
-            raise SystemExit('--amp needs a CUDA device (mmengine AmpOptimWrapper); drop --amp on CPU')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if torch.cuda.is_available():  # fp16 with dynamic loss scaling
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        else:  # bf16 autocast on the CPU: no loss scaling needed
+            cfg.optim_wrapper.type = 'gatedvision.AutocastOptimWrapper'
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:

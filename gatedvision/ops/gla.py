@@ -162,10 +162,14 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
     # long sequences (detection/segmentation maps) in segments that hand the state on, so the
     # chunk temporaries stay the size of one segment
     outs, state = [], initial_state
-    for s0 in range(0, q.shape[1], _SEGMENT):
-        part = slice(s0, s0 + _SEGMENT)
-        o, state = _chunk_gla(q[:, part], k[:, part], v[:, part], g[:, part], scale, state)
-        outs.append(o)
+    # fp32 inside whatever autocast is on: the decays exp(cumulative g) need it, and autocast would
+    # otherwise run the matmuls in bf16 beside fp32 elementwise parts (mixed-dtype index_put);
+    # the output comes back in v's dtype
+    with torch.autocast(q.device.type, enabled=False):
+        for s0 in range(0, q.shape[1], _SEGMENT):
+            part = slice(s0, s0 + _SEGMENT)
+            o, state = _chunk_gla(q[:, part], k[:, part], v[:, part], g[:, part], scale, state)
+            outs.append(o)
     o = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
     return (o.flip(1) if reverse else o), (state if output_final_state else None)
 

@@ -10,11 +10,11 @@ from .detection import ToyCocoDataset, make_toy_coco
 from .hooks import RandomStateHook
 from . import inference  # noqa: F401  (registers the inferencers)
 from . import medseg  # noqa: F401  (medical segmentation)
-from .optim import LayerDecayOptimWrapperConstructor
+from .optim import AutocastOptimWrapper, LayerDecayOptimWrapperConstructor
 from . import restoration  # noqa: F401  (image restoration)
 from .runner import ResilientRunner
 from .segmentation import ToySegDataset, make_toy_seg
 from .transforms import Albu
 
 __all__ = ['TimmBackbone', 'check_model_name', 'RandomStateHook', 'ToyCocoDataset', 'make_toy_coco', 'ToySegDataset', 'make_toy_seg', 'Albu',
-           'LayerDecayOptimWrapperConstructor', 'ResilientRunner']
+           'AutocastOptimWrapper', 'LayerDecayOptimWrapperConstructor', 'ResilientRunner']

@@ -1,4 +1,5 @@
-"""Layer-wise learning-rate decay for backbones laid out like ConvNeXt (HorNet's dense recipe).
+"""Layer-wise learning-rate decay for backbones laid out like ConvNeXt (HorNet's dense recipe), and
+bf16 mixed precision on any device (:class:`AutocastOptimWrapper`).
 
 HorNet's detection and segmentation configs train with ``LearningRateDecayOptimizerConstructorHorNet``
 (the ConvNeXt constructor): parameters deeper in the backbone get a larger learning rate,
@@ -13,13 +14,15 @@ layer per group of its timm ``group_matcher`` (stem, then each block), as timm's
 ``param_groups_layer_decay`` counts them, so ``num_layers`` is not needed.
 """
 import re
+from contextlib import contextmanager
 from typing import List, Optional
 
+import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
-from mmengine.optim import DefaultOptimWrapperConstructor
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 
-from gatedvision.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from gatedvision.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 _POSITION = re.compile(r'(?:^|\.)(downsample_layers|stages)\.(\d+)(?:\.(\d+))?')
 
@@ -116,3 +119,24 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if not depths:
             raise ValueError("decay_type='block_wise' needs a gatedvision.TimmBackbone in the model")
         return (lambda name: depths.get(name, num_layers + 1)), num_layers
+
+
+@OPTIM_WRAPPERS.register_module()
+class AutocastOptimWrapper(OptimWrapper):
+    """Mixed precision without loss scaling: each forward under ``torch.autocast`` in bfloat16 on
+    the model's device, the CPU included (``tools/train.py --amp`` there). mmengine's
+    ``AmpOptimWrapper`` needs CUDA for its fp16 ``GradScaler``; bf16 keeps fp32's exponent range,
+    so gradients need no scaling and the weights and optimizer state stay fp32."""
+
+    def __init__(self, *args, dtype: str = 'bfloat16', **kwargs):
+        if dtype not in ('bfloat16', torch.bfloat16):
+            raise ValueError(f"AutocastOptimWrapper: dtype={dtype!r}: only 'bfloat16' trains without loss "
+                             f"scaling; for float16 use mmengine's AmpOptimWrapper (CUDA)")
+        super().__init__(*args, **kwargs)
+        self.cast_dtype = torch.bfloat16
+
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        device = next(model.parameters()).device.type
+        with super().optim_context(model), torch.autocast(device, dtype=self.cast_dtype):
+            yield
