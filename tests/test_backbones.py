@@ -75,10 +75,10 @@ def test_forward_backward(name):
 @pytest.mark.parametrize('name', MODELS)
 def test_bf16_autocast_forward_backward_close_to_fp32(name):
     """--amp on the CPU (bf16 autocast): every model runs forward and backward, its logits within
-    BF16_TOL (relative, over the batch) of fp32's, a finite gradient for every parameter."""
+    BF16_TOL (relative) of fp32's, a finite gradient for every parameter."""
     torch.manual_seed(0)
     model = timm.create_model(name, num_classes=7).eval()  # eval: the same BN statistics and no drop path
-    x = torch.randn(2, 3, SMALL_INPUT, SMALL_INPUT)
+    x = torch.randn(1, 3, SMALL_INPUT, SMALL_INPUT)
     with torch.no_grad():
         ref = model(x)
     with torch.autocast('cpu', dtype=torch.bfloat16):

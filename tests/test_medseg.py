@@ -60,14 +60,14 @@ def test_head_rejects_a_plain_backbone():
 def test_plain_backbone_through_a_simple_pyramid_neck():
     """ConViT (one stride-16 map) feeds the U-Net head through the neck: strides 4/8/16/32 come
     from the neck's scales, and the logits are at the (padded-then-cropped) input size."""
-    from mmengine.registry import MODELS
+    from mmengine.registry import MODELS, DefaultScope
     import gatedvision.tasks  # noqa: F401  (registers the model, the bridge and the neck)
-    model = MODELS.build(dict(
-        type='gatedvision.MedSegmentor', num_classes=3,
-        backbone=dict(type='gatedvision.TimmBackbone', model_name='convit_tiny_dense', pretrained=False,
-                      in_channels=1),
-        neck=dict(type='gatedvision.SimplePyramid', out_channels=None, norm_cfg=dict(type='BN')),
-        head=dict(type='gatedvision.AttentionUNetHead', channels=(32, 16, 16, 8, 8), stem_channels=(8, 8))))
+    with DefaultScope.overwrite_default_scope('gatedvision'):  # the medseg configs' scope (MONAI's loss)
+        model = MODELS.build(dict(
+            type='MedSegmentor', num_classes=3,
+            backbone=dict(type='TimmBackbone', model_name='convit_tiny_dense', pretrained=False, in_channels=1),
+            neck=dict(type='SimplePyramid', out_channels=None, norm_cfg=dict(type='BN')),
+            head=dict(type='AttentionUNetHead', channels=(32, 16, 16, 8, 8), stem_channels=(8, 8))))
     assert model.neck.out_strides(model.backbone.out_strides) == [4, 8, 16, 32]
     assert model.head.deep_supervision  # the default supervises coarser outputs too
     outs = model._logits(torch.randn(2, 1, 48, 80))

@@ -78,13 +78,11 @@ def test_train_then_test_with_pictures(tmp_path):
     miou_amp = float(re.search(r'mIoU: ([\d.]+)', res.stdout + res.stderr).group(1))
     assert abs(miou_amp - miou) < 1.0, (miou, miou_amp)
 
-    # a user's own image through tools/infer.py, in fp32 and in bf16
+    # a user's own image through tools/infer.py, in bf16 (fp32 inference: the other tasks' tests)
     image = next((make_toy_seg() / 'images' / 'validation').glob('*.jpg'))
-    for extra in ([], ['--amp']):
-        out = tmp_path / ('infer' + '-amp' * bool(extra))
-        res = run_tool('infer', CONFIG, ckpt, image, '--out-dir', out, '--device', 'cpu', *extra)
-        assert res.returncode == 0, res.stderr[-3000:]
-        assert (out / 'vis' / image.name).is_file()
+    res = run_tool('infer', CONFIG, ckpt, image, '--out-dir', tmp_path / 'infer', '--device', 'cpu', '--amp')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / 'infer' / 'vis' / image.name).is_file()
 
 
 def test_train_with_amp_on_the_cpu(tmp_path):
