@@ -279,15 +279,13 @@ def run_cell(tag: str, task: str, args, cell_dir: Path, forward: _Forward, pretr
         return json.loads(result_file.read_text())
     init = None
     if pretrain is not None:
-        failed = dict(backbone=tag, task=task, metric=TASKS[task].metric, value=None, seconds=0.0,
-                      final_loss=None, metrics={}, status='failed')
         if pretrain['status'] != 'ok':
-            return dict(failed, error=f"no backbone to start from: its {pretrain['task']} cell failed")
+            return untrained(tag, task, 'failed', f"no backbone to start from: its {pretrain['task']} cell failed")
         try:
             backbone = cell_overrides(tag, task, TASKS[task].toy)['model']['backbone']
             init = pretrained_backbone(args.work_dir / 'cells' / f"{tag}_{pretrain['task']}", cell_dir, backbone)
         except Exception as e:  # recorded; the other cells go on
-            return dict(failed, error=f'{type(e).__name__}: {e}'[:400])
+            return untrained(tag, task, 'failed', f'{type(e).__name__}: {e}'[:400])
     config = write_cell_config(cell_dir, tag, task, TASKS[task].toy, init=init)
     cmd = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir', str(cell_dir)]
     if args.resume and any(cell_dir.glob('*.pth')):
@@ -309,6 +307,12 @@ def run_cell(tag: str, task: str, args, cell_dir: Path, forward: _Forward, pretr
     return result
 
 
+def untrained(tag: str, task: str, status: str, error: Optional[str] = None) -> dict:
+    """The record of a cell without results: ``'failed'`` before training (``error``), ``'not run'``."""
+    return dict(backbone=tag, task=task, metric=TASKS[task].metric, value=None, seconds=0.0, final_loss=None,
+                metrics={}, status=status, **({'error': error} if error else {}))
+
+
 def cell_result(tag: str, task: str, cell_dir: Path, seconds: float, error: Optional[str] = None) -> dict:
     """The cell's record from its logged validation metrics (``error``: why its training failed)."""
     metrics, loss = read_metrics(cell_dir)
@@ -328,11 +332,8 @@ def collect_full(args, tags) -> list:
     for tag in tags:
         for task in args.tasks:
             cell_dir = args.work_dir / 'cells' / f'{tag}_{task}'
-            if not any(cell_dir.glob('*/vis_data/scalars.json')):
-                results.append(dict(backbone=tag, task=task, metric=TASKS[task].metric, value=None,
-                                    seconds=0.0, final_loss=None, metrics={}, status='not run'))
-            else:
-                results.append(cell_result(tag, task, cell_dir, 0.0))
+            logged = any(cell_dir.glob('*/vis_data/scalars.json'))
+            results.append(cell_result(tag, task, cell_dir, 0.0) if logged else untrained(tag, task, 'not run'))
     return results
 
 
@@ -420,9 +421,11 @@ def write_outputs(results: list, tags, args, costs: dict, wall: float) -> Path:
                  f'backbone (a shared toy pre-training: docs/configs.md)')
     command = ' '.join(['python tools/compare.py --preset', args.preset] + ['--from-scratch'] * args.from_scratch)
     cells_min = sum(r['seconds'] for r in results) / 60  # resumed runs: the cells of every invocation
+    when = (f'Measured on {machine}: the cells took {cells_min:.1f} min in all (start-up, training and '
+            f'validation; this invocation {wall / 60:.1f} min with the cost columns).' if args.preset == 'toy' else
+            f'Collected from the cells\' training logs; cost columns measured on {machine}.')
     md = [f'# Leaderboard ({args.preset} preset)', '',
-          f'Measured on {machine}: the cells took {cells_min:.1f} min in all (start-up, training and '
-          f'validation; this invocation {wall / 60:.1f} min with the cost columns). Every cell trains the '
+          f'{when} Every cell trains the '
           f'task\'s recipe below with the row\'s backbone, {start} (`{command}`); cell times and '
           f'final losses are in `leaderboard.json`.', '', recipes, '',
           '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
