@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -8,7 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Generated datasets go to a per-run cache unless the caller chose one, so tests never depend on
 # (or pollute) the user's cache. Set before gatedvision.tasks is imported anywhere.
-os.environ.setdefault('GATEDVISION_CACHE', tempfile.mkdtemp(prefix='gatedvision-test-cache-'))
+if 'GATEDVISION_CACHE' not in os.environ:
+    os.environ['GATEDVISION_CACHE'] = tempfile.mkdtemp(prefix='gatedvision-test-cache-')
+    atexit.register(shutil.rmtree, os.environ['GATEDVISION_CACHE'], ignore_errors=True)
 # pytest-xdist workers share the cores: one intra-op thread each (tools run in subprocesses inherit
 # it), else their OpenMP pools oversubscribe the CPU and every worker slows down several times.
 if os.environ.get('PYTEST_XDIST_WORKER'):

@@ -25,7 +25,7 @@ def test_two_by_two_with_a_failure_an_interruption_and_resume(tmp_path):
     proc = subprocess.Popen([*TOOL, *args, '--no-cost'], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 600
-    while not (cells / 'resnet50_seg' / 'iter_1.pth').exists():
+    while not any((cells / 'resnet50_seg').glob('iter_*.pth')):
         assert proc.poll() is None, proc.stdout.read()[-3000:]
         assert time.time() < deadline, 'the third cell never started training'
         time.sleep(0.5)
@@ -45,6 +45,9 @@ def test_two_by_two_with_a_failure_an_interruption_and_resume(tmp_path):
             (cells / 'halonet26t_seg' / 'log.txt').read_text()) == finished
     log = (cells / 'resnet50_seg' / 'log.txt').read_text()
     assert '--resume' in log and 'Resuming from' in log and 'Iter(train) [4/4]' in log
+    # a cell keeps its newest checkpoint only (4 were saved, one an iteration)
+    for cell in ('halonet26t_seg', 'resnet50_seg'):
+        assert sorted(p.name for p in (cells / cell).glob('iter_*.pth')) == ['iter_4.pth'], cell
     results = json.loads((tmp_path / 'leaderboard.json').read_text())
     by_cell = {(c['backbone'], c['task']): c for c in results['cells']}
     assert set(by_cell) == {(b, t) for b in ('halonet26t', 'resnet50') for t in ('seg', 'det')}

@@ -10,6 +10,7 @@ import time
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
@@ -53,14 +54,15 @@ class _Regressor(BaseModel):
         return dict(loss_mse=loss * float('nan') if self.calls == self.nan_at else loss)
 
 
-def _runner(work_dir, model=None, max_iters=6, dataset=None, num_workers=0, **kwargs):
+def _runner(work_dir, model=None, max_iters=6, dataset=None, num_workers=0, val_interval=None, **kwargs):
     return ResilientRunner(
         model=model or _Regressor(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=dataset or _Points(), batch_size=4, num_workers=num_workers,
                               sampler=dict(type='InfiniteSampler', shuffle=True, seed=0),
                               collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters, **({} if val_interval is None else
+                                                              dict(val_interval=val_interval))),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=[RandomStateHook()], randomness=dict(seed=0),
@@ -94,8 +96,11 @@ def test_nonfinite_loss_skip_leaves_the_weights_alone(tmp_path):
 
 
 class _SendSigterm(Hook):
+    def __init__(self, at=2):
+        self.at = at
+
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if runner.iter + 1 == 2:
+        if runner.iter + 1 == self.at:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -260,3 +265,44 @@ def test_resume_is_exact_for_every_task(task, tmp_path):
     assert diff == 0, f'{task}: resumed weights differ by up to {diff}'
     mid = _weights(straight / half)
     assert any(not torch.equal(mid[k], a[k]) for k in a)  # the second half did train
+
+
+class _MSE(BaseMetric):
+    def process(self, data_batch, data_samples):
+        self.results.append(((torch.stack(data_samples) - data_batch['data_samples']) ** 2).mean().item())
+
+    def compute_metrics(self, results):
+        return dict(mse=sum(results) / len(results))
+
+
+class _Validations(Hook):
+    """Records (iteration, metrics) of every validation."""
+    def __init__(self):
+        self.seen = []
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.seen.append((runner.iter, metrics))
+
+
+def _validating_runner(work_dir, seen, **kwargs):
+    runner = _runner(work_dir, val_dataloader=dict(dataset=_Points(8), batch_size=4,
+                                                 sampler=dict(type='DefaultSampler', shuffle=False),
+                                                 collate_fn=dict(type='default_collate')),
+                     val_cfg=dict(), val_evaluator=Evaluator(_MSE()), val_interval=3, **kwargs)
+    runner.register_hook(seen)
+    return runner
+
+
+@pytest.mark.parametrize('stop_at', [3, 6, 2])  # before a validation, before the last one, between
+def test_an_interrupted_run_validates_where_an_uninterrupted_one_does(stop_at, tmp_path):
+    straight = _Validations()
+    _validating_runner(tmp_path / 'straight', straight).train()
+    assert [it for it, _ in straight.seen] == [3, 6]
+    first, resumed = _Validations(), _Validations()
+    runner = _validating_runner(tmp_path / 'stopped', first)
+    runner.register_hook(_SendSigterm(at=stop_at))
+    with pytest.raises(SystemExit):
+        runner.train()
+    _validating_runner(tmp_path / 'stopped', resumed, resume=True).train()
+    # the validation the interruption skipped is done by the resumed run, on the same weights
+    assert first.seen + resumed.seen == straight.seen

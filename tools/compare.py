@@ -167,7 +167,9 @@ def cell_overrides(tag: str, task: str, base: str, toy: bool = True, init: Optio
         model['auxiliary_head'] = dict(in_channels=chans[base_model.auxiliary_head.get('in_index', 2)])
     elif neck:
         model['neck'] = neck
-    return dict(model=model)
+    # the newest checkpoint resumes the cell and feeds the cells that start from its backbone; the
+    # older ones would fill the disk (the toy table wrote 21 GB of them)
+    return dict(model=model, default_hooks=dict(checkpoint=dict(max_keep_ckpts=1)))
 
 
 def write_cell_config(cell_dir: Path, tag: str, task: str, base: str, toy: bool = True,

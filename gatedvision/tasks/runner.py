@@ -6,7 +6,9 @@
   ``last_checkpoint`` pointer is missing or stale; ``--resume PATH`` to a truncated file falls back
   to it too. Any other truncated or foreign file (``load_from``, ``tools/test.py``) is named.
 - SIGTERM or Ctrl-C during training finishes the current iteration, saves a resumable checkpoint
-  and exits (a second Ctrl-C stops at once).
+  and exits (a second Ctrl-C stops at once). When a validation was due after that iteration, the
+  resumed run does it first, so an interrupted run validates at the same iterations (and keeps the
+  same best checkpoint) as an uninterrupted one.
 - An error raised by a training step names the files of the batch it happened on (and, for
   labels outside the class range, says so).
 - ``tools/test.py`` loads checkpoints strictly: a checkpoint of another architecture lists its
@@ -26,7 +28,7 @@ from typing import Optional
 import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
+from mmengine.runner import IterBasedTrainLoop, Runner
 
 from gatedvision.backbones._helpers import check_checkpoint, checkpoint_problem
 from gatedvision.registry import RUNNERS
@@ -102,12 +104,30 @@ def batch_files(data) -> str:
     return ', '.join(paths) or 'unknown files'
 
 
+_PENDING_VAL = 'gatedvision_pending_val'  # message hub key, saved in the interrupt's checkpoint
+
+
+def _validation_due(runner) -> bool:
+    """Whether the iteration-based loop validates after the iteration that just ran (its test)."""
+    loop, n = runner.train_loop, runner.iter + 1
+    return (isinstance(loop, IterBasedTrainLoop) and runner.val_loop is not None and n >= loop.val_begin
+            and (n % loop.val_interval == 0 or n == loop.max_iters))
+
+
 class _InterruptHook(Hook):
-    """Saves a resumable checkpoint after the iteration during which SIGTERM / SIGINT arrived."""
+    """Saves a resumable checkpoint after the iteration during which SIGTERM / SIGINT arrived;
+    the run resumed from it first does the validation that iteration was due."""
     priority = 'LOWEST'
 
     def __init__(self):
         self.signum = None
+
+    def before_train(self, runner) -> None:
+        if runner.message_hub.get_info(_PENDING_VAL) and runner.val_loop is not None:
+            runner.message_hub.update_info(_PENDING_VAL, False)
+            runner.logger.info(f'the interrupted run stopped before its validation at iteration '
+                               f'{runner.iter}: validating first')
+            runner.val_loop.run()
 
     def handle(self, signum, frame):
         if self.signum is not None:  # a second signal: stop now
@@ -118,6 +138,7 @@ class _InterruptHook(Hook):
         if self.signum is None:
             return
         name = f'iter_{runner.iter + 1}.pth'
+        runner.message_hub.update_info(_PENDING_VAL, _validation_due(runner))
         runner.save_checkpoint(runner.work_dir, name, by_epoch=False)
         path = osp.join(runner.work_dir, name)
         with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
