@@ -40,3 +40,12 @@ def run_tool(tool: str, *args: str, cwd=None):
     import subprocess
     return subprocess.run([sys.executable, str(ROOT / 'tools' / f'{tool}.py'), *map(str, args)],
                           cwd=cwd or ROOT, capture_output=True, text=True, timeout=900)
+
+
+def run_dist(script: str, *args: str, port: int):
+    """Run tools/<script>.sh (dist_train, dist_test: torchrun, gloo on the CPU) as a user would; each
+    test its own ``port``, so that launches on two pytest-xdist workers do not meet."""
+    import subprocess
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port))
+    return subprocess.run(['bash', str(ROOT / 'tools' / f'{script}.sh'), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900, env=env)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from conftest import run_tool
+from conftest import run_dist, run_tool
 from gatedvision.tasks import make_toy_coco
 
 SPARSE = 'configs/det/mask-rcnn_halonet26t_fpn_1xb4-4e_toycoco-sparse.py'
@@ -60,6 +60,11 @@ def test_short_toy_training_reaches_clear_map_then_test_and_infer(tmp_path):
     assert _scores(res.stdout + res.stderr) == trained
     # mmdet's hook writes one picture per test image, named after it
     assert sorted(p.name for p in (tmp_path / 'pics').rglob('*.jpg')) == [f'toy_val_{i:05d}.jpg' for i in range(16)]
+    # tools/dist_test.sh: two processes (gloo) each test half the images; COCO eval over the gathered
+    # results scores the same
+    res = run_dist('dist_test', SPARSE, work / 'epoch_4.pth', 2, '--work-dir', tmp_path / 'dist-test', port=29631)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _scores(res.stdout + res.stderr) == trained
 
     images = tmp_path / 'images'
     images.mkdir()

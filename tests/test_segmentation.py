@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import run_tool
+from conftest import run_dist, run_tool
 from gatedvision.tasks import Albu, make_toy_seg
 from gatedvision.tasks.segmentation.toy import CLASSES
 
@@ -71,6 +71,11 @@ def test_train_then_test_with_pictures(tmp_path):
     assert 0 < miou <= 100
     assert len(list((tmp_path / 'pics').rglob('*.png'))) == 16  # one per validation image
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
+
+    # tools/dist_test.sh: two processes (gloo) each test half the images; the gathered mIoU is the same
+    res = run_dist('dist_test', CONFIG, ckpt, 2, '--work-dir', tmp_path / 'dist-test', port=29630)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert float(re.search(r'mIoU: ([\d.]+)', res.stdout + res.stderr).group(1)) == miou
 
     # --amp on the CPU: bf16 autocast gives the fp32 mIoU to within a point
     res = run_tool('test', CONFIG, ckpt, '--work-dir', tmp_path / 'test-amp', '--amp')

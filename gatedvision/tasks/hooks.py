@@ -33,7 +33,7 @@ class RandomStateHook(Hook):
         self._before_val = None
 
     @staticmethod
-    def _capture() -> dict:
+    def capture() -> dict:
         return dict(python=random.getstate(), numpy=np.random.get_state(),
                     torch=torch.get_rng_state(),
                     cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
@@ -47,10 +47,10 @@ class RandomStateHook(Hook):
             torch.cuda.set_rng_state_all(state['cuda'])
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['rng_state'] = self._capture()
+        checkpoint['rng_state'] = self.capture()
 
     def before_val(self, runner) -> None:
-        self._before_val = self._capture()
+        self._before_val = self.capture()
 
     def after_val(self, runner) -> None:
         if self._before_val is not None:
@@ -60,6 +60,13 @@ class RandomStateHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if runner._resume:  # not for load_from (fine-tuning, testing)
             self._pending = checkpoint.get('rng_state')
+            # a distributed run saved every rank's states (ResilientRunner.save_checkpoint)
+            states = checkpoint.get('meta', {}).get('rng_states')
+            if states and len(states) == runner.world_size:
+                self._pending = states[runner.rank]
+            elif states:
+                runner.logger.warning(f'the checkpoint was saved by {len(states)} processes, this run has '
+                                      f'{runner.world_size}: random states are not restored exactly')
 
     def before_train_epoch(self, runner) -> None:
         if self._pending is not None and isinstance(runner.train_loop, EpochBasedTrainLoop):

@@ -6,15 +6,20 @@
   ``last_checkpoint`` pointer is missing or stale; ``--resume PATH`` to a truncated file falls back
   to it too. Any other truncated or foreign file (``load_from``, ``tools/test.py``) is named.
 - SIGTERM or Ctrl-C during training finishes the current iteration, saves a resumable checkpoint
-  and exits (a second Ctrl-C stops at once). When a validation was due after that iteration, the
+  and exits (a second Ctrl-C stops at once); under DDP every rank stops after the same iteration. When a validation was due after that iteration, the
   resumed run does it first, so an interrupted run validates at the same iterations (and keeps the
   same best checkpoint) as an uninterrupted one.
 - An error raised by a training step names the files of the batch it happened on (and, for
-  labels outside the class range, says so).
+  labels outside the class range, says so), under DDP too.
+- Distributed runs (``tools/dist_train.sh``, ``tools/dist_test.sh``) work on any machine: NCCL on
+  GPUs, gloo on the CPU (mmengine asks for NCCL and a GPU per process), with a clear error when
+  more processes than GPUs are started. Only rank 0 writes checkpoints; each rank's random states
+  go into them, so a resumed distributed run continues as an uninterrupted one.
 - ``tools/test.py`` loads checkpoints strictly: a checkpoint of another architecture lists its
   missing and unexpected keys instead of evaluating a half-initialised model.
 - A non-finite loss stops training at once, naming the iteration and the loss terms
-  (``nonfinite_loss='stop'``, the default), or skips that update (``'skip'``), counting the skips.
+  (``nonfinite_loss='stop'``, the default), or skips that update (``'skip'``), counting the skips;
+  under DDP a non-finite loss on any rank stops (or skips on) every rank.
 """
 import contextlib
 import glob
@@ -23,11 +28,15 @@ import os.path as osp
 import re
 import signal
 import threading
+from datetime import timedelta
 from typing import Optional
 
 import torch
+from mmengine.dataset import worker_init_fn as seeded_worker_init
+from mmengine.dist import all_gather_object, all_reduce, barrier, get_rank, is_distributed, is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import is_model_wrapper, revert_sync_batchnorm
+from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import IterBasedTrainLoop, Runner
 
 from gatedvision.backbones._helpers import check_checkpoint, checkpoint_problem
@@ -97,11 +106,44 @@ def batch_files(data) -> str:
     """The files a data batch came from (img / gt / label paths in its samples' metainfo)."""
     samples = data.get('data_samples') if isinstance(data, dict) else None
     paths = []
-    for sample in samples or []:
+    for sample in samples if isinstance(samples, (list, tuple)) else []:  # not a tensor of targets
         meta = getattr(sample, 'metainfo', sample if isinstance(sample, dict) else {})
         paths += [str(meta[k]) for k in ('img_path', 'seg_map_path', 'gt_path', 'lq_path',
                                           'label_path') if meta.get(k)]
     return ', '.join(paths) or 'unknown files'
+
+
+def _on_any_rank(flag: bool) -> bool:
+    """``flag`` or-ed over the processes of a distributed run (every rank must call it)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([float(flag)])
+    all_reduce(t, op='max')
+    return bool(t.item())
+
+
+def _mean_over_ranks(log_vars: dict, flag: bool):
+    """The logged loss terms averaged over the ranks of a distributed run (the logs show the
+    whole batch, not rank 0's share), and ``flag`` or-ed over them; the loss itself is untouched."""
+    from mmengine.dist import get_world_size
+    values = torch.stack([torch.as_tensor(v).detach().float().reshape(()).cpu() for v in log_vars.values()])
+    header = torch.tensor([float(len(values)), float(flag)])
+    all_reduce(header, op='sum')
+    if int(header[0]) != len(values) * get_world_size():
+        raise RuntimeError(f'rank {get_rank()} logs the loss terms {list(log_vars)}, which the other ranks do not')
+    all_reduce(values, op='mean')
+    return dict(zip(log_vars, values)), bool(header[1] > 0)
+
+
+def _shielded_worker_init(worker_id: int, num_workers: int, rank: int, seed: Optional[int],
+                          disable_subprocess_warning: bool = False) -> None:
+    """mmengine's worker seeding, in a worker moved to a process group of its own: torchrun and
+    Ctrl-C signal the main process's whole group, and a worker killed by that signal would end the
+    main process ("DataLoader worker is killed") before it saves its checkpoint. The loader still
+    stops its workers itself, and they exit when they see the main process gone."""
+    os.setpgid(0, 0)
+    if seed is not None:
+        seeded_worker_init(worker_id, num_workers, rank, seed, disable_subprocess_warning)
 
 
 _PENDING_VAL = 'gatedvision_pending_val'  # message hub key, saved in the interrupt's checkpoint
@@ -135,18 +177,50 @@ class _InterruptHook(Hook):
         self.signum = signum
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if self.signum is None:
+        # under DDP the signal reaches the ranks at different moments: all stop after the same iteration
+        if not _on_any_rank(self.signum is not None):
             return
+        signum = self.signum or signal.SIGTERM
         name = f'iter_{runner.iter + 1}.pth'
         runner.message_hub.update_info(_PENDING_VAL, _validation_due(runner))
         runner.save_checkpoint(runner.work_dir, name, by_epoch=False)
         path = osp.join(runner.work_dir, name)
-        with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
-            f.write(path)
+        if is_main_process():
+            with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
+                f.write(path)
         runner.logger.warning(
-            f'{signal.Signals(self.signum).name} received: stopped after iteration {runner.iter + 1} '
+            f'{signal.Signals(signum).name} received: stopped after iteration {runner.iter + 1} '
             f'and saved {path}; continue with tools/train.py CONFIG --work-dir {runner.work_dir} --resume')
-        raise SystemExit(128 + self.signum)
+        barrier()  # no rank exits (which makes torchrun stop the others) before rank 0 has saved
+        raise SystemExit(128 + signum)
+
+
+class _BatchFiles(Hook):
+    """Remembers the batch being trained on, so that an error raised by the training step names
+    its files (a hook, not a patch of ``train_step``: under DDP the wrapper's own step runs)."""
+    priority = 'VERY_HIGH'
+
+    def __init__(self):
+        self.current = None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self.current = (runner.iter + 1, data_batch)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.current = None
+
+    def named(self, e: Exception) -> Optional[Exception]:
+        """``e`` with the iteration and the batch's files added, or None outside a training step."""
+        if self.current is None or not isinstance(e, (IndexError, ValueError, RuntimeError, KeyError)):
+            return None
+        iteration, data = self.current
+        hint = (' Label values outside the classes the model predicts: check num_classes '
+                'and reduce_zero_label.' if 'out of bounds' in str(e) else '')
+        msg = f'{e}\n(iteration {iteration}, batch of {batch_files(data)}){hint}'
+        try:
+            return type(e)(msg)
+        except Exception:  # exception types with other constructors
+            return RuntimeError(msg)
 
 
 @RUNNERS.register_module()
@@ -165,9 +239,50 @@ class ResilientRunner(Runner):
             raise ValueError(f"config key nonfinite_loss must be 'stop' or 'skip', got {runner.nonfinite_loss!r}")
         return runner
 
-    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+    @staticmethod
+    def build_dataloader(dataloader, seed: Optional[int] = None, diff_rank_seed: bool = False):
+        if isinstance(dataloader, dict) and 'worker_init_fn' not in dataloader and dataloader.get('num_workers'):
+            dataloader = dict(dataloader)
+            dataloader['worker_init_fn'] = dict(  # what mmengine passes its own, plus the process group
+                type=_shielded_worker_init, num_workers=dataloader['num_workers'], rank=get_rank(), seed=seed,
+                disable_subprocess_warning=dataloader.pop('disable_subprocess_warning', False))
+        return Runner.build_dataloader(dataloader, seed, diff_rank_seed)
+
+    def setup_env(self, env_cfg: dict) -> None:
+        if self.distributed and not is_distributed() and self.launcher == 'pytorch':
+            timeout = timedelta(seconds=(env_cfg.get('dist_cfg') or {}).get('timeout', 1800))
+            if not torch.cuda.is_available():  # mmengine would ask for a GPU and NCCL
+                torch.distributed.init_process_group(backend='gloo', timeout=timeout)
+            elif int(os.environ['LOCAL_RANK']) >= torch.cuda.device_count():
+                raise RuntimeError(
+                    f"{os.environ.get('LOCAL_WORLD_SIZE', '?')} processes were started on this machine but it "
+                    f'has {torch.cuda.device_count()} GPUs: start at most {torch.cuda.device_count()} '
+                    f'(tools/dist_train.sh CONFIG {torch.cuda.device_count()}), one per GPU')
+        super().setup_env(env_cfg)
+
+    def wrap_model(self, model_wrapper_cfg, model):
+        if not self.distributed or torch.cuda.is_available() or is_model_wrapper(model):
+            return super().wrap_model(model_wrapper_cfg, model)
+        # DDP on the CPU: mmengine gives DDP device_ids=[LOCAL_RANK], which it refuses for a CPU
+        # module; and SyncBN needs GPUs, so it becomes BatchNorm with per-process statistics
+        if any('SyncBatchNorm' in type(m).__name__ for m in model.modules()):
+            self.logger.warning('DDP on the CPU: SyncBN layers run as BatchNorm (per-process batch statistics)')
+        model = revert_sync_batchnorm(model.cpu())
+        cfg = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                   find_unused_parameters=self.cfg.get('find_unused_parameters', False))
+        cfg.update(model_wrapper_cfg or {})
+        return MODEL_WRAPPERS.build(cfg, default_args=dict(module=model))
+
+    def save_checkpoint(self, out_dir: str, filename: str, *args, meta: Optional[dict] = None, **kwargs):
+        # called by every rank; rank 0 writes. Each rank's random states go into the checkpoint
+        # (RandomStateHook restores each rank's own on --resume)
+        if is_distributed():
+            from gatedvision.tasks.hooks import RandomStateHook
+            meta = dict(meta or {}, rng_states=all_gather_object(RandomStateHook.capture()))
+        if not is_main_process():
+            return
         with _atomic_file(osp.join(out_dir, filename)) as tmp:
-            super().save_checkpoint(out_dir, osp.basename(tmp), *args, **kwargs)
+            super().save_checkpoint(out_dir, osp.basename(tmp), *args, meta=meta, **kwargs)
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
                         revise_keys=[(r'^module.', '')]):
@@ -222,9 +337,18 @@ class ResilientRunner(Runner):
             loss, log_vars = parse(losses)
             bad = {k: float(v.detach()) for k, v in log_vars.items()
                    if 'loss' in k and k != 'loss' and torch.is_tensor(v) and not torch.isfinite(v).all()}
-            if not bad and torch.isfinite(loss).all():
+            here = bool(bad) or not torch.isfinite(loss).all()
+            if is_distributed():
+                log_vars, anywhere = _mean_over_ranks(log_vars, here)
+            else:
+                anywhere = here
+            # under DDP every rank learns of it, so all stop (or skip) together instead of waiting
+            # for the stopped rank in the next gradient all-reduce
+            if not anywhere:
                 return loss, log_vars
-            terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or f'loss={float(loss.detach())}'
+            terms = (', '.join(f'{k}={v}' for k, v in bad.items()) or f'loss={float(loss.detach())}') if here else None
+            if is_distributed():
+                terms = '; '.join(f'rank {r}: {t}' for r, t in enumerate(all_gather_object(terms)) if t)
             if runner.nonfinite_loss == 'stop':
                 raise FloatingPointError(
                     f'non-finite loss at iteration {runner.iter + 1}: {terms}. Training stopped; the '
@@ -241,32 +365,21 @@ class ResilientRunner(Runner):
 
         model.parse_losses = checked
 
-        train_step = model.train_step
-
-        def named_train_step(data, optim_wrapper):
-            try:
-                return train_step(data, optim_wrapper)
-            except (IndexError, ValueError, RuntimeError, KeyError) as e:
-                hint = (' Label values outside the classes the model predicts: check num_classes '
-                        'and reduce_zero_label.' if 'out of bounds' in str(e) else '')
-                msg = f'{e}\n(iteration {runner.iter + 1}, batch of {batch_files(data)}){hint}'
-                try:
-                    named = type(e)(msg)
-                except Exception:  # exception types with other constructors
-                    named = RuntimeError(msg)
-                raise named from e
-
-        model.train_step = named_train_step
-
     def train(self):
         self._guard_nonfinite()
-        hook = _InterruptHook()
+        hook, batch = _InterruptHook(), _BatchFiles()
         self.register_hook(hook)
+        self.register_hook(batch)
         previous = {}
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             previous = {s: signal.signal(s, hook.handle) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return super().train()
+        except Exception as e:
+            named = batch.named(e)
+            if named is None:
+                raise
+            raise named from e
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
