@@ -13,6 +13,12 @@ What each number means:
 - **Latency** (batch 1) and **throughput** (batch N, inference and a training step: forward,
   cross-entropy, backward, SGD with momentum): ``warmup`` untimed calls, then ``repeats`` timed
   ones; the median and the interquartile range (p25–p75) of the per-call times.
+- **Distance to the limit**: the achieved multiply-add rate (GMACs per image × images/s; a training
+  step counts 3× the forward's MACs, the usual estimate for forward + backward) beside the
+  machine's peak, measured in the same worker by a large matrix multiply (2048² on the CPU, 8192²
+  on CUDA) of the same dtype (float32, or bfloat16 under ``--amp``) on the same threads and device.
+  A model near 100 % is bound by the arithmetic; one far below by something else (memory traffic,
+  layout copies, small kernels, Python).
 - **Peak memory**: the largest increase over the memory in use just before a measurement (weights
   and input batch), warm-up and repeats included, so the training step's gradients and momentum
   buffers count. On CUDA it is
@@ -211,6 +217,20 @@ def _timed(fn: Callable, device: str, warmup: int, repeats: int) -> list[float]:
     return times
 
 
+PEAK_MATMUL = {'cpu': 2048, 'cuda': 8192}  # square sizes large enough to reach the peak
+
+
+def matmul_peak_gmac_s(device: str, amp: bool, warmup: int, repeats: int) -> float:
+    """The machine's multiply-add rate on a large square matmul of the benchmark's dtype (GMAC/s),
+    on this process's threads and device: the reference the models' rates are a fraction of."""
+    n = PEAK_MATMUL[torch.device(device).type]
+    g = torch.Generator(device=device).manual_seed(0)
+    dtype = torch.bfloat16 if amp else torch.float32
+    a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=g) for _ in range(2))
+    times = _timed(lambda: torch.mm(a, b), device, max(warmup, 1), max(repeats, 3))
+    return n ** 3 / _quartiles(times)[1] / 1e9
+
+
 def _quartiles(times: list[float]) -> tuple[float, float, float]:
     if len(times) < 2:
         return times[0], times[0], times[0]
@@ -296,11 +316,12 @@ def measure_model(name: str, res: int, spec: BenchSpec, emit: Callable[[dict], N
             emit(dict(base, backend=backend, note=f'cannot run at {res}x{res}: {describe_error(e)}'))
         return
     params = sum(p.numel() for p in model.parameters()) / 1e6
+    peak_rate = matmul_peak_gmac_s(dev, spec.amp, spec.warmup, spec.repeats)
     weights = copy.deepcopy(model.state_dict())
     amp = ((lambda: torch.autocast(torch.device(spec.device).type, dtype=torch.bfloat16)) if spec.amp
            else contextlib.nullcontext)
     for backend, switch in rows:
-        row = dict(base, backend=backend, params_m=params, note=built)
+        row = dict(base, backend=backend, params_m=params, peak_gmac_s=peak_rate, note=built)
         skip = _skip_reason(backend, switch, dev)
         if skip:
             emit(dict(row, note=skip))
@@ -329,6 +350,8 @@ def measure_model(name: str, res: int, spec: BenchSpec, emit: Callable[[dict], N
                 else:
                     row.update({f'{mode}_img_s': n / q2, f'{mode}_img_s_p25': n / q3,
                                 f'{mode}_img_s_p75': n / q1})
+                    rate = macs / 1e9 * n / q2 * (3 if mode == 'train_bn' else 1)  # backward: ~2x forward
+                    row.update({f'{mode}_gmac_s': rate, f'{mode}_of_peak': rate / peak_rate})
                 row[f'{mode}_peak_mib'] = None if peak is None else peak / 2 ** 20
         model.load_state_dict(weights)  # the training steps moved them; every backend starts equal
         emit(dict(row, note='; '.join(notes)))
@@ -369,10 +392,12 @@ def _measure_mode(model, mode, res, spec, amp):
 # ---- the driver: one subprocess per (model, resolution), outputs rewritten after each ----
 
 COLUMNS = ['model', 'backend', 'resolution', 'device', 'threads', 'dtype', 'channels_last',
-           'batch_size', 'params_m', 'gmacs',
+           'batch_size', 'params_m', 'gmacs', 'peak_gmac_s',
            'infer_b1_ms', 'infer_b1_ms_p25', 'infer_b1_ms_p75', 'infer_b1_peak_mib',
            'infer_bn_img_s', 'infer_bn_img_s_p25', 'infer_bn_img_s_p75', 'infer_bn_peak_mib',
+           'infer_bn_gmac_s', 'infer_bn_of_peak',
            'train_bn_img_s', 'train_bn_img_s_p25', 'train_bn_img_s_p75', 'train_bn_peak_mib',
+           'train_bn_gmac_s', 'train_bn_of_peak',
            'note']
 
 
@@ -422,16 +447,24 @@ def _spread(row: dict, key: str, digits: int = 1) -> str:
     return f'{v:.{digits}f} ({row[key + "_p25"]:.{digits}f}–{row[key + "_p75"]:.{digits}f})'
 
 
+def _rate(row: dict, mode: str) -> str:
+    """'GMAC/s (% of the matmul peak)'."""
+    if row.get(f'{mode}_gmac_s') is None:
+        return '–'
+    return f"{row[f'{mode}_gmac_s']:.0f} ({100 * row[f'{mode}_of_peak']:.0f} %)"
+
+
 def markdown_table(rows: list[dict], batch_size: int) -> str:
     n = batch_size
     lines = [(f'| model | backend | res | params (M) | GMACs | latency b1 (ms) | infer b{n} (img/s) '
-              f'| train b{n} (img/s) | peak infer b{n} (MiB) | peak train b{n} (MiB) | note |'),
-             '|---|---|---|---|---|---|---|---|---|---|---|']
+              f'| train b{n} (img/s) | infer b{n} GMAC/s (of peak) | train b{n} GMAC/s (of peak) '
+              f'| peak infer b{n} (MiB) | peak train b{n} (MiB) | note |'),
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         cells = [r['model'], r['backend'], f"{r['resolution']}²", _fmt(r.get('params_m'), 2),
                  _fmt(r.get('gmacs'), 2), _spread(r, 'infer_b1_ms'), _spread(r, 'infer_bn_img_s'),
-                 _spread(r, 'train_bn_img_s', 2), _fmt(r.get('infer_bn_peak_mib'), 0),
-                 _fmt(r.get('train_bn_peak_mib'), 0), r.get('note') or '']
+                 _spread(r, 'train_bn_img_s', 2), _rate(r, 'infer_bn'), _rate(r, 'train_bn'),
+                 _fmt(r.get('infer_bn_peak_mib'), 0), _fmt(r.get('train_bn_peak_mib'), 0), r.get('note') or '']
         lines.append('| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |')
     return '\n'.join(lines)
 
@@ -503,7 +536,11 @@ def write_outputs(rows: list[dict], out_dir: Path, spec: BenchSpec, command: str
               'GMACs: multiply-adds per image (FlopCounterMode FLOPs / 2), the figure papers call '
               '"FLOPs". Peak: largest memory increase over the weights and input during the '
               'measurement, gradients and momentum buffers of the training step included (' + ('CUDA allocator' if spec.device == 'cuda' else 'process RSS')
-              + f'). Training step: forward + cross-entropy + backward + SGD.\n\n`{command}`\n')
+              + '). Training step: forward + cross-entropy + backward + SGD. GMAC/s: GMACs × img/s (a '
+              'training step counts 3× the forward), and its fraction of the peak of a '
+              f'{PEAK_MATMUL[torch.device(spec.device).type]}² matmul of the same dtype on the same threads'
+              + (f' ({rows[0]["peak_gmac_s"]:.0f} GMAC/s in the first run)' if rows and rows[0].get('peak_gmac_s') else '')
+              + f'.\n\n`{command}`\n')
     paths['md'].write_text(header + '\n' + markdown_table(rows, n) + '\n')
     with open(paths['csv'], 'w', newline='') as f:
         w = csv.DictWriter(f, COLUMNS, extrasaction='ignore')

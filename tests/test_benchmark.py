@@ -10,7 +10,8 @@ from torch import nn
 from gatedvision.benchmark import BenchSpec, count_macs, measure_model, resolve_models
 
 NUMERIC = ['params_m', 'gmacs', 'infer_b1_ms', 'infer_b1_peak_mib', 'infer_bn_img_s',
-           'infer_bn_peak_mib', 'train_bn_img_s', 'train_bn_peak_mib']
+           'infer_bn_peak_mib', 'train_bn_img_s', 'train_bn_peak_mib', 'peak_gmac_s', 'infer_bn_gmac_s',
+           'train_bn_gmac_s']
 
 
 def test_tool_end_to_end(tmp_path):
@@ -24,6 +25,14 @@ def test_tool_end_to_end(tmp_path):
         assert rows[key]['resolution'] == '64' and rows[key]['note'] == ''
         assert all(float(rows[key][c]) > 0 for c in NUMERIC), rows[key]
     assert float(rows['resnet18', '-']['params_m']) == pytest.approx(11.69, abs=0.01)
+    # the distance to the limit: the achieved rate is GMACs x img/s (3x for a training step), a
+    # fraction of the same run's matmul peak (a model cannot beat a large matmul by much)
+    for key in [('vig_tiny', 'torch'), ('resnet18', '-')]:
+        r = {k: float(v) for k, v in rows[key].items() if k in NUMERIC or k.endswith('_of_peak')}
+        assert r['infer_bn_gmac_s'] == pytest.approx(r['gmacs'] * r['infer_bn_img_s'], rel=1e-6)
+        assert r['train_bn_gmac_s'] == pytest.approx(3 * r['gmacs'] * r['train_bn_img_s'], rel=1e-6)
+        assert r['infer_bn_of_peak'] == pytest.approx(r['infer_bn_gmac_s'] / r['peak_gmac_s'], rel=1e-6)
+        assert 0 < r['infer_bn_of_peak'] < 1.2 and 0 < r['train_bn_of_peak'] < 1.2, r
     # resnet18: 1.81 GMACs of convolutions at 224 (the paper's 1.8 "GFLOPs"), scaling with the
     # pixel count, plus the 512 x 1000 classifier
     gmacs = float(rows['resnet18', '-']['gmacs'])

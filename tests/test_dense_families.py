@@ -3,12 +3,11 @@
 Each family's full COCO / ADE20K config gives the model (backbone, neck, channels); the toy data
 and a one-iteration schedule replace the rest, so what is tested is the config users will run.
 """
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from mmengine.runner import Runner
+from mmengine.registry import RUNNERS
 
 from gatedvision.tasks.config import load_config
 
@@ -30,8 +29,9 @@ def _run(full: Path, toy: Path, tmp_path, overrides: dict):
     for key, value in overrides.items():
         cfg.merge_from_dict({key: value})
     cfg.work_dir = str(tmp_path)
-    cfg.experiment_name = f'{tmp_path.name}-{time.time_ns()}'  # one visualizer per test (mmengine keys them by name)
-    runner = Runner.from_cfg(cfg)
+    # the configs' runner, as tools/train.py builds it; its visualizer is this run's own, not the one
+    # of an earlier test in the process (whose folder is removed when it passes)
+    runner = RUNNERS.build(cfg)
     runner.train()
     return runner
 

@@ -1,8 +1,10 @@
 """Distributed training for real: torchrun with 2 processes on the CPU (gloo), through
-tools/dist_train.sh and tests/dist_regressor.py (a linear model on ResilientRunner, so that a launch
-costs little more than the imports). tools/dist_test.sh is tested where a model is trained anyway
-(test_segmentation.py, test_detection.py)."""
+tests/dist_regressor.py (a linear model on ResilientRunner, so that a launch costs little more than
+the imports). tools/dist_train.sh and tools/dist_test.sh are tested where a model is trained anyway:
+test_segmentation.py trains the toy UPerNet on 2 processes and tests it on 2; test_detection.py tests
+its Mask R-CNN on 2."""
 import json
+import os
 import re
 import signal
 import subprocess
@@ -12,8 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from conftest import run_dist
 
 ROOT = Path(__file__).resolve().parents[1]
 SEG = 'configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py'
@@ -38,9 +38,9 @@ def _losses(work: Path) -> list:
 
 @pytest.fixture(scope='module')
 def straight(tmp_path_factory):
-    """An uninterrupted 2-process run: 12 iterations, 2 samples a process, dropout on."""
+    """An uninterrupted 2-process run: 8 iterations, 2 samples a process, dropout on."""
     work = tmp_path_factory.mktemp('straight')
-    res = _regressor(work, '--iters', 12, '--save-weights', work / 'final.pt', port=29611)
+    res = _regressor(work, '--iters', 8, '--save-weights', work / 'final.pt', port=29611)
     assert res.returncode == 0, res.stderr[-3000:]
     return work
 
@@ -66,7 +66,7 @@ def test_two_processes_of_batch_b_train_as_one_of_batch_2b(tmp_path):
 def test_sigterm_to_the_launcher_stops_every_rank_with_one_checkpoint_and_resume_is_exact(straight, tmp_path):
     work = tmp_path / 'stopped'
     port = 29613
-    proc = subprocess.Popen(_launch(work, '--iters', 12, '--sleep', 0.5, port=port), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(_launch(work, '--iters', 8, '--sleep', 0.3, port=port), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (work / 'iter_2.pth').exists():
         assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
@@ -80,7 +80,7 @@ def test_sigterm_to_the_launcher_stops_every_rank_with_one_checkpoint_and_resume
     assert 'DataLoader worker' not in out  # the workers did not die of the signal
     last = (work / 'last_checkpoint').read_text().strip()
     assert Path(last).name == f'iter_{saved[0]}.pth' and Path(last).is_file()
-    res = _regressor(work, '--iters', 12, '--resume', '--save-weights', work / 'final.pt', port=port)
+    res = _regressor(work, '--iters', 8, '--resume', '--save-weights', work / 'final.pt', port=port)
     assert res.returncode == 0, res.stderr[-3000:]
     # each rank's random states (dropout) were saved and restored: the same weights as uninterrupted
     a, b = torch.load(straight / 'final.pt'), torch.load(work / 'final.pt')
@@ -104,16 +104,20 @@ def test_a_failure_on_one_rank_stops_every_rank(failure, message, tmp_path):
         assert '[rank0]: FloatingPointError: non-finite loss at iteration 3: rank 1' in res.stderr
 
 
-def test_dist_train_script_trains_the_toy_segmentation_on_two_processes(tmp_path):
-    """tools/dist_train.sh on the CPU as a new user types it: gloo is chosen by the runner (the
-    config asks for NCCL), both ranks train, rank 0 writes the checkpoint, validation runs."""
-    res = run_dist('dist_train', SEG, 2, '--work-dir', tmp_path, '--cfg-options',
-                   'train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'train_dataloader.batch_size=2',
-                   'default_hooks.checkpoint.interval=4', 'default_hooks.logger.interval=1',
-                   'train_dataloader.dataset.num_images=[8,3]', 'val_dataloader.dataset.num_images=[8,3]',
-                   port=29620)
-    assert res.returncode == 0, res.stderr[-3000:]
-    log = next(tmp_path.glob('*/*.log')).read_text()
-    assert "dist_cfg: {'backend': 'nccl'}" in log and 'Distributed training: True' in log
-    assert re.search(r'Iter\(train\) \[4/4\]', log) and re.search(r'mIoU: [\d.]+', log)
-    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_4.pth']
+@pytest.mark.parametrize('script, args, tool', [
+    ('slurm_train', ['PART', 'job', SEG, 'work_dirs/job', '--resume'], ['tools/train.py', SEG, '--work-dir', 'work_dirs/job']),
+    ('slurm_test', ['PART', 'job', SEG, 'ckpt.pth', '--out', 'p.pkl'], ['tools/test.py', SEG, 'ckpt.pth']),
+])
+def test_slurm_scripts_ask_srun_for_one_task_per_gpu(script, args, tool, tmp_path):
+    """No cluster here: a stand-in srun prints the command the script gives it."""
+    (tmp_path / 'srun').write_text('#!/bin/sh\necho "$@"\n')
+    (tmp_path / 'srun').chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", GPUS='16', PYTHON='python')
+    res = subprocess.run(['bash', f'tools/{script}.sh', *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    cmd = res.stdout.split()
+    assert cmd[:2] == ['-p', 'PART'] and '--job-name=job' in cmd and '--kill-on-bad-exit=1' in cmd
+    assert '--ntasks=16' in cmd and '--ntasks-per-node=8' in cmd and '--gres=gpu:8' in cmd
+    at = cmd.index('python')
+    assert cmd[at + 2].endswith(tool[0]) and cmd[at + 3:at + 2 + len(tool)] == tool[1:]
+    assert cmd[-len(args) + 4:] == args[4:] and '--launcher' in cmd and cmd[cmd.index('--launcher') + 1] == 'slurm'

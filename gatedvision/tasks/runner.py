@@ -239,6 +239,14 @@ class ResilientRunner(Runner):
             raise ValueError(f"config key nonfinite_loss must be 'stop' or 'skip', got {runner.nonfinite_loss!r}")
         return runner
 
+    def build_visualizer(self, visualizer=None):
+        # mmdet's and mmseg's configs name theirs 'visualizer', and mmengine hands back the first
+        # instance of a name: a second runner in the same process would log into the first one's
+        # folder (gone, if that run's folder was removed). A name of each run's own.
+        if isinstance(visualizer, dict):
+            visualizer = dict(visualizer, name=f"{visualizer.get('name', 'visualizer')}@{self._log_dir}")
+        return super().build_visualizer(visualizer)
+
     @staticmethod
     def build_dataloader(dataloader, seed: Optional[int] = None, diff_rank_seed: bool = False):
         if isinstance(dataloader, dict) and 'worker_init_fn' not in dataloader and dataloader.get('num_workers'):
