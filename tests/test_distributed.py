@@ -1,8 +1,8 @@
 """Distributed training for real: torchrun with 2 processes on the CPU (gloo), through
 tests/dist_regressor.py (a linear model on ResilientRunner, so that a launch costs little more than
 the imports). tools/dist_train.sh and tools/dist_test.sh are tested where a model is trained anyway:
-test_segmentation.py trains the toy UPerNet on 2 processes and tests it on 2; test_detection.py tests
-its Mask R-CNN on 2."""
+test_segmentation.py trains and validates the toy UPerNet on 2 processes; test_detection.py tests its
+Mask R-CNN on 2."""
 import json
 import os
 import re

@@ -54,8 +54,8 @@ def _scalars(work_dir: Path):
 
 def test_train_then_test_with_pictures(tmp_path):
     """Trained by tools/dist_train.sh on two processes of 2 images (gloo on the CPU, which the runner
-    picks: the config asks for NCCL) for 30 iterations, a 10-iteration warm-up; tested by
-    tools/test.py and tools/dist_test.sh."""
+    picks: the config asks for NCCL) for 30 iterations, a 10-iteration warm-up, validated on both;
+    tested by tools/test.py in one process."""
     work = tmp_path / 'work'
     res = run_dist('dist_train', CONFIG, 2, '--work-dir', work, '--cfg-options', *FAST,
                    'train_cfg.max_iters=30', 'train_cfg.val_interval=30', 'param_scheduler.0.end=10',
@@ -77,11 +77,9 @@ def test_train_then_test_with_pictures(tmp_path):
     assert 0 < miou <= 100
     assert len(list((tmp_path / 'pics').rglob('*.png'))) == 16  # one per validation image
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
-
-    # tools/dist_test.sh: two processes (gloo) each test half the images; the gathered mIoU is the same
-    res = run_dist('dist_test', CONFIG, ckpt, 2, '--work-dir', tmp_path / 'dist-test', port=29630)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert float(re.search(r'mIoU: ([\d.]+)', res.stdout + res.stderr).group(1)) == miou
+    # the validation that ended the 2-process training (each rank half the images, gathered) scored
+    # the same on the same weights
+    assert float(re.findall(r'mIoU: ([\d.]+)', log)[-1]) == miou
 
     # --amp on the CPU: bf16 autocast gives the fp32 mIoU to within a point
     res = run_tool('test', CONFIG, ckpt, '--work-dir', tmp_path / 'test-amp', '--amp')

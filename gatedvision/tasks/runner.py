@@ -14,7 +14,9 @@
 - Distributed runs (``tools/dist_train.sh``, ``tools/dist_test.sh``) work on any machine: NCCL on
   GPUs, gloo on the CPU (mmengine asks for NCCL and a GPU per process), with a clear error when
   more processes than GPUs are started. Only rank 0 writes checkpoints; each rank's random states
-  go into them, so a resumed distributed run continues as an uninterrupted one.
+  go into them, so a resumed distributed run continues as an uninterrupted one. Buffers (BatchNorm
+  statistics) are averaged over the ranks before each checkpoint and validation, so a distributed
+  validation scores what testing the checkpoint scores.
 - ``tools/test.py`` loads checkpoints strictly: a checkpoint of another architecture lists its
   missing and unexpected keys instead of evaluating a half-initialised model.
 - A non-finite loss stops training at once, naming the iteration and the loss terms
@@ -33,8 +35,8 @@ from typing import Optional
 
 import torch
 from mmengine.dataset import worker_init_fn as seeded_worker_init
-from mmengine.dist import all_gather_object, all_reduce, barrier, get_rank, is_distributed, is_main_process
-from mmengine.hooks import Hook
+from mmengine.dist import all_gather_object, all_reduce, all_reduce_params, barrier, get_rank, is_distributed, is_main_process
+from mmengine.hooks import Hook, SyncBuffersHook
 from mmengine.model import is_model_wrapper, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
 from mmengine.runner import IterBasedTrainLoop, Runner
@@ -286,6 +288,9 @@ class ResilientRunner(Runner):
         # (RandomStateHook restores each rank's own on --resume)
         if is_distributed():
             from gatedvision.tasks.hooks import RandomStateHook
+            # BatchNorm running statistics differ per rank (no SyncBN on the CPU; broadcast_buffers
+            # is off): the checkpoint, and the validation after it, get their mean over the ranks
+            all_reduce_params(self.model.buffers(), op='mean')
             meta = dict(meta or {}, rng_states=all_gather_object(RandomStateHook.capture()))
         if not is_main_process():
             return
@@ -378,6 +383,8 @@ class ResilientRunner(Runner):
         hook, batch = _InterruptHook(), _BatchFiles()
         self.register_hook(hook)
         self.register_hook(batch)
+        if self.distributed and not any(isinstance(h, SyncBuffersHook) for h in self.hooks):
+            self.register_hook(SyncBuffersHook())  # every rank validates with the same BN statistics
         previous = {}
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             previous = {s: signal.signal(s, hook.handle) for s in (signal.SIGTERM, signal.SIGINT)}
