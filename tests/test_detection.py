@@ -47,7 +47,7 @@ def test_sparse_toy_coco_has_one_to_three_separate_whole_shapes(tmp_path):
 def test_short_toy_training_reaches_clear_map_then_test_and_infer(tmp_path):
     """Mask R-CNN (halonet26t) from scratch on the sparse toy shapes, 4 epochs / 64 iterations:
     measured bbox mAP 0.477 and segm mAP 0.547. tools/dist_test.sh (2 processes) on the checkpoint
-    scores the same and draws every validation image; tools/infer.py draws a folder of images."""
+    scores the same and draws rank 0's images; tools/infer.py draws a folder of images."""
     work = tmp_path / 'work'
     res = run_tool('train', SPARSE, '--work-dir', work)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -60,8 +60,9 @@ def test_short_toy_training_reaches_clear_map_then_test_and_infer(tmp_path):
                    '--show-dir', tmp_path / 'pics', port=29631)
     assert res.returncode == 0, res.stderr[-3000:]
     assert _scores(res.stdout + res.stderr) == trained
-    # mmdet's hook writes one picture per test image, named after it (each rank draws its half)
-    assert sorted(p.name for p in (tmp_path / 'pics').rglob('*.jpg')) == [f'toy_val_{i:05d}.jpg' for i in range(16)]
+    # mmdet's hook writes one picture per test image, named after it; its visualizer draws on rank 0
+    # only, so here the images rank 0 tested (every second one); tools/test.py draws them all
+    assert sorted(p.name for p in (tmp_path / 'pics').rglob('*.jpg')) == [f'toy_val_{i:05d}.jpg' for i in range(0, 16, 2)]
 
     images = tmp_path / 'images'
     images.mkdir()

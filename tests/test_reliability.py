@@ -228,7 +228,7 @@ def test_checkpoint_of_another_model_is_refused_at_test_time(tmp_path):
 # Exact resume through tools/train.py for every task's toy config: train 2N steps straight, and
 # N steps + `--resume` + N more; the final weights must be identical.
 RESUME_CASES = {
-    'segmentation': ('configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py',
+    'segmentation': ('configs/seg/upernet_halonet26t_1xb4-120i_toyseg-128x128.py',
                      ['train_cfg.max_iters=6', 'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
                       'default_hooks.checkpoint.interval=3', 'default_hooks.checkpoint.max_keep_ckpts=-1'],
                      'iter_3.pth', 'iter_6.pth'),

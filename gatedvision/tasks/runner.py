@@ -6,9 +6,9 @@
   ``last_checkpoint`` pointer is missing or stale; ``--resume PATH`` to a truncated file falls back
   to it too. Any other truncated or foreign file (``load_from``, ``tools/test.py``) is named.
 - SIGTERM or Ctrl-C during training finishes the current iteration, saves a resumable checkpoint
-  and exits (a second Ctrl-C stops at once); under DDP every rank stops after the same iteration. When a validation was due after that iteration, the
-  resumed run does it first, so an interrupted run validates at the same iterations (and keeps the
-  same best checkpoint) as an uninterrupted one.
+  and exits (a second Ctrl-C stops at once); under DDP every rank stops after the same iteration.
+  When a validation was due after that iteration, the resumed run does it first, so an interrupted
+  run validates at the same iterations (and keeps the same best checkpoint) as an uninterrupted one.
 - An error raised by a training step names the files of the batch it happened on (and, for
   labels outside the class range, says so), under DDP too.
 - Distributed runs (``tools/dist_train.sh``, ``tools/dist_test.sh``) work on any machine: NCCL on
@@ -35,7 +35,8 @@ from typing import Optional
 
 import torch
 from mmengine.dataset import worker_init_fn as seeded_worker_init
-from mmengine.dist import all_gather_object, all_reduce, all_reduce_params, barrier, get_rank, is_distributed, is_main_process
+from mmengine.dist import (all_gather_object, all_reduce, all_reduce_params, barrier, get_rank, get_world_size,
+                           is_distributed, is_main_process)
 from mmengine.hooks import Hook, SyncBuffersHook
 from mmengine.model import is_model_wrapper, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
@@ -127,7 +128,6 @@ def _on_any_rank(flag: bool) -> bool:
 def _mean_over_ranks(log_vars: dict, flag: bool):
     """The logged loss terms averaged over the ranks of a distributed run (the logs show the
     whole batch, not rank 0's share), and ``flag`` or-ed over them; the loss itself is untouched."""
-    from mmengine.dist import get_world_size
     values = torch.stack([torch.as_tensor(v).detach().float().reshape(()).cpu() for v in log_vars.values()])
     header = torch.tensor([float(len(values)), float(flag)])
     all_reduce(header, op='sum')
