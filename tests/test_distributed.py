@@ -19,8 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SEG = 'configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py'
 
 
-
-
 def _launch(work, *args, port) -> list:
     return [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', f'--master_port={port}',
             str(ROOT / 'tests' / 'dist_regressor.py'), str(work), *map(str, args)]
