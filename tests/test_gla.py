@@ -1,4 +1,6 @@
 """gatedvision.ops.gla: the chunked torch form against the token-by-token recurrence."""
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,9 +21,11 @@ def _inputs(b, t, h, dk, dv, strength, dtype=torch.float32, seed=0):
 @pytest.mark.parametrize('t', [1, 15, 64, 100, 197])   # below, at, not divisible by the chunk
 @pytest.mark.parametrize('strength', ['weak', 'strong'])
 @pytest.mark.parametrize('reverse', [False, True])
-def test_chunked_matches_recurrence(t, strength, reverse):
+@pytest.mark.parametrize('with_state', [False, True])
+def test_chunked_matches_recurrence(t, strength, reverse, with_state):
+    # weak gates take the factorised path, strong ones the exact sub-block path (next tests)
     q, k, v, g = _inputs(2, t, 3, 16, 24, strength)
-    init = torch.randn(2, 3, 16, 24)
+    init = torch.randn(2, 3, 16, 24) if with_state else None
     o, s = gla(q, k, v, g, initial_state=init, output_final_state=True, reverse=reverse, backend='torch')
     ro, rs = gla_recurrent(q, k, v, g, initial_state=init, output_final_state=True, reverse=reverse)
     assert torch.isfinite(o).all()
@@ -40,13 +44,42 @@ def test_gradients_match_recurrence(strength):
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
 
 
-def test_bidirectional_is_the_mean_of_both_scans():
-    q, k, v, g = _inputs(2, 33, 2, 8, 8, 'weak')
-    g_bw = _inputs(2, 33, 2, 8, 8, 'weak', seed=1)[3]
-    out = bidirectional_gla(q, k, v, g, g_bw)
+@pytest.mark.parametrize('t', [1, 33, 196, 300])
+@pytest.mark.parametrize('strength', ['weak', 'strong'])
+@pytest.mark.parametrize('head_first', [False, True])
+def test_bidirectional_is_the_mean_of_both_scans(t, strength, head_first):
+    q, k, v, g = _inputs(2, t, 2, 8, 12, strength)
+    g_bw = _inputs(2, t, 2, 8, 12, strength, seed=1)[3]
     fw = gla_recurrent(q, k, v, g)[0]
     bw = gla_recurrent(q, k, v, g_bw, reverse=True)[0]
+    if head_first:  # (B, H, T, ·) strided views, as hierarchical ViG passes them
+        out = bidirectional_gla(*(x.transpose(1, 2) for x in (q, k, v, g, g_bw)), head_first=True).transpose(1, 2)
+    else:
+        out = bidirectional_gla(q, k, v, g, g_bw)
     torch.testing.assert_close(out, (fw + bw) / 2, rtol=1e-5, atol=1e-5)
+
+
+def test_the_factorised_path_takes_weak_gates_and_declines_strong_ones():
+    G = sys.modules['gatedvision.ops.gla']
+    for strength, taken in (('weak', True), ('strong', False)):
+        q, k, v, g = (x.transpose(1, 2) for x in _inputs(1, 100, 2, 8, 8, strength))
+        assert (G._factorised(q, k, v, g, g, 8 ** -0.5) is not None) == taken
+    # the limit is on one chunk's summed decay: 64 tokens of -0.7 sum to -44.8 (> 40), 32 to -22.4
+    q = k = v = torch.ones(1, 1, 64, 4)
+    g = torch.full((1, 1, 64, 4), -0.7)
+    assert G._factorised(q, k, v, g, None, 1.0) is None
+    assert G._factorised(q, k, v, g, None, 1.0, chunk=32) is not None
+
+
+def test_bidirectional_gradients_match_recurrence():
+    q, k, v, g, g_bw = (x.requires_grad_() for x in (*_inputs(1, 70, 2, 8, 12, 'weak', torch.float64),
+                                                     _inputs(1, 70, 2, 8, 12, 'weak', torch.float64, 1)[3]))
+    w = torch.randn(1, 70, 2, 12, dtype=torch.float64)
+    grads = torch.autograd.grad((bidirectional_gla(q, k, v, g, g_bw) * w).sum(), (q, k, v, g, g_bw))
+    ref_out = (gla_recurrent(q, k, v, g)[0] + gla_recurrent(q, k, v, g_bw, reverse=True)[0]) / 2
+    ref = torch.autograd.grad((ref_out * w).sum(), (q, k, v, g, g_bw))
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
 
 
 def test_bad_shapes_and_backend():
@@ -70,7 +103,6 @@ def test_fla_matches_torch_on_cuda():
 
 
 def test_segments_hand_the_state_on(monkeypatch):
-    import sys
     G = sys.modules['gatedvision.ops.gla']  # the package attribute is the function
     q, k, v, g = _inputs(1, 150, 2, 8, 8, 'strong')
     whole = gla(q, k, v, g, reverse=True, backend='torch')[0]

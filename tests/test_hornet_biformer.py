@@ -4,6 +4,7 @@ import re
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 
 import gatedvision  # noqa: F401
 from gatedvision.backbones.hornet import GlobalLocalFilter
@@ -230,6 +231,17 @@ def test_plain_vig_eval_divides_by_four_like_the_release():
         attn.g_norm.eps = attn.l_norm.eps = 0.0
         torch.testing.assert_close(attn.eval()(x, (4, 4)), attn.train()(x, (4, 4)), rtol=1e-5, atol=1e-5)
     assert not torch.equal(train_out, eval_out)
+
+
+def test_vig_log_sigmoid_is_logsigmoid_with_finite_gradients():
+    from gatedvision.backbones.vig import log_sigmoid
+    x = torch.cat([torch.linspace(-1000, 100, 20001), torch.tensor([-20., -19.999, 0., 1e-8])]).double()
+    x32 = x.float().requires_grad_()
+    y = log_sigmoid(x32)
+    torch.testing.assert_close(y.double(), F.logsigmoid(x), rtol=1e-6, atol=2e-7)
+    (g,) = torch.autograd.grad(y.sum(), x32)
+    assert torch.isfinite(g).all()
+    torch.testing.assert_close(g.double(), torch.sigmoid(-x), rtol=1e-5, atol=1e-6)
 
 
 def test_vig_position_embedding_follows_the_input():

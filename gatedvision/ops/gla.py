@@ -7,13 +7,19 @@ One head, q_t, k_t ∈ ℝ^K, v_t ∈ ℝ^V, log-gates g_t ∈ ℝ^K with g ≤ 
 ``reverse=True`` scans from the end (flip, scan, flip). ViG combines the two directions with
 separate gates: :func:`bidirectional_gla`, ``(o_fw + o_bw) / 2``.
 
-Paths (layout ``[B, T, H, K]`` / ``[B, T, H, V]`` as fla-core 0.6):
+Paths (layout ``[B, T, H, K]`` / ``[B, T, H, V]`` as fla-core 0.6, or ``head_first`` ``[B, H, T, ·]``):
 
-- ``'torch'``: chunked parallel form, the default off-GPU, trains on CPU. Chunks of 32 tokens pass
-  the state between them; inside a chunk, sub-blocks of 8 are exact (a 3-D decay tensor) and
-  pairs of sub-blocks use a matmul with the decay split at the earlier block's end, so every
-  exponent is ≤ 0: no overflow however strong the gates (the plain "fast" form overflows once a
-  half-chunk's summed decay passes ≈ 88 in fp32).
+- ``'torch'``, the default off-GPU, trains on CPU; two forms, picked per call from the gates:
+  - *factorised*, for gates like ViG's (logsigmoid(x)/16 >= -0.04 a token where x >= 0; a chunk
+    is refused only where its channel's x averages below -10): inside a chunk of at
+    most 64 tokens the decay-masked attention is one matmul of q·exp(b) by k·exp(-b) (b: the
+    cumulative log-decay from the chunk's start), valid while a chunk's summed decay stays within
+    ``_LIMIT`` = 40 (every factor within e^±40 in fp32); the state passes between chunks.
+    :func:`bidirectional_gla` runs both directions in one pass (the forward scan's lower triangle
+    and the backward one's upper triangle in one matrix, no flipped copies).
+  - *exact* for stronger gates: chunks of 32 tokens, sub-blocks of 8 exact (a 3-D decay tensor),
+    pairs of sub-blocks through a matmul with the decay split at the earlier block's end, so every
+    exponent is <= 0 however strong the gates.
 - ``'fla'``: fla-core's Triton ``chunk_gla`` for CUDA tensors (``pip install fla-core``), imported
   only there; ``'auto'`` falls back to torch with a one-time warning when it is missing.
 - :func:`gla_recurrent`: the token-by-token recurrence, the reference for tests.
@@ -30,7 +36,9 @@ import torch.nn.functional as F
 __all__ = ['gla', 'bidirectional_gla', 'gla_recurrent']
 
 _BACKENDS = ('auto', 'torch', 'fla')
-_SEGMENT = 4096  # tokens per segment of the torch path (a multiple of the chunk)
+_SEGMENT = 4096  # tokens per segment of the exact torch path (a multiple of the chunk)
+_CHUNK = 64      # the factorised path's largest chunk
+_LIMIT = 40.0    # the largest summed decay of one chunk it takes: every factor within e^±40
 _warned = False
 
 
@@ -109,6 +117,92 @@ def _chunk_gla(q, k, v, g, scale, initial_state, chunk: int = 32, sub: int = 8):
     return o.to(dtype), state
 
 
+def _chunk_size(t: int, chunk: int) -> int:
+    """A divisor of ``t`` in [chunk / 2, chunk] where one exists (no padding: 3136 = 64 x 49,
+    784 = 16 x 49), else chunks as even as the count allows (padded at the end)."""
+    if t <= chunk:
+        return t
+    for c in range(chunk, chunk // 2 - 1, -1):
+        if t % c == 0:
+            return c
+    return -(-t // -(-t // chunk))
+
+
+def _factorised(q, k, v, g_f, g_b, scale, s_f=None, s_b=None, want_states=False, chunk=_CHUNK,
+                limit=_LIMIT):
+    """The forward scan with gates ``g_f`` plus the backward one with ``g_b`` (either may be None),
+    head-first (..., T, ·) tensors, from the states ``s_f`` / ``s_b`` before each scan's first
+    token. Returns (o_f + o_b, [final state of each scan, None unless computed]), or None where a
+    chunk's summed decay exceeds ``limit``.
+
+    Inside a chunk the forward scan's A[t, j] = Σ_d q_td k_jd exp(b_td - b_jd), j <= t, with b the
+    inclusive cumulative log-decay from the chunk's start, is one matmul of q·exp(b) by k·exp(-b);
+    the backward scan's (j >= t) uses the exclusive sums x = b - g the other way round,
+    q·exp(-x) by k·exp(x). Every factor lies within exp(±limit): nothing overflows or underflows,
+    and each product is exact to rounding. The same factors carry the state between chunks."""
+    t = q.shape[-2]
+    acc = torch.promote_types(q.dtype, torch.float32)
+    c = _chunk_size(t, chunk)
+    n = -(-t // c)
+    pad = n * c - t
+
+    def blocks(x):  # (..., T, D) -> (..., n, c, D) contiguous (the matmuls copy strided operands)
+        x = F.pad(x.to(acc), (0, 0, 0, pad)) if pad else x.to(acc).contiguous()
+        return x.unflatten(-2, (n, c))
+
+    q, k, v = blocks(q) * scale, blocks(k), blocks(v)
+    scans = []   # per scan: (factor of q, factor of k, q's inter-chunk factor, k's, chunk decay, reverse)
+    for g, rev in ((g_f, False), (g_b, True)):
+        if g is None:
+            continue
+        g = blocks(g)
+        b = g.cumsum(-2)                                     # inclusive, <= 0
+        total = b[..., -1:, :]                               # the chunk's summed log-decay
+        if -total.min() > limit:
+            return None
+        decay = total.exp()
+        if not rev:
+            e = b.exp()
+            qf, kf = q * e, k / e
+            # inter-chunk: token t sees the state with exp(b_t) (= qf); key j reaches the chunk's
+            # end with exp(total - b_j)
+            scans.append((qf, kf, qf, kf * decay, decay, rev))
+        else:
+            e = (b - g).exp()                                # exp(x), x exclusive
+            qf, kf = q / e, k * e
+            # exp(R_t) = exp(total - x_t) for the state after the chunk; exp(x_j) to its start
+            scans.append((qf, kf, qf * decay, kf, decay, rev))
+    if len(scans) == 2:
+        # the forward scan's strict lower triangle, the backward one's upper, and both diagonals
+        # (equal: no decay between a token and itself)
+        a_f = scans[0][0] @ scans[0][1].transpose(-1, -2)
+        a_b = scans[1][0] @ scans[1][1].transpose(-1, -2)
+        lower = torch.ones(c, c, dtype=torch.bool, device=q.device).tril(-1)
+        upper2 = torch.ones(c, c, dtype=acc, device=q.device).triu() + torch.eye(c, dtype=acc, device=q.device)
+        attn = torch.where(lower, a_f, a_b * upper2)
+    else:
+        qf, kf, _, _, _, rev = scans[0]
+        attn = qf @ kf.transpose(-1, -2)
+        attn = attn.triu() if rev else attn.tril()
+    o = attn @ v                                             # intra-chunk, both scans
+    finals = []
+    for (_, _, qi, ki, decay, rev), s0 in zip(scans, (s_f, s_b) if g_f is not None else (s_b,)):
+        if n == 1 and s0 is None and not want_states:
+            finals.append(None)
+            continue
+        u = ki.transpose(-1, -2) @ v                         # (..., n, K, V): each chunk's own state
+        decay = decay.transpose(-1, -2)                      # (..., n, K, 1)
+        s = s0.to(acc) if s0 is not None else u.new_zeros(u.shape[:-3] + u.shape[-2:])
+        before = [None] * n
+        for m in (range(n - 1, -1, -1) if rev else range(n)):
+            before[m] = s
+            s = torch.addcmul(u[..., m, :, :], s, decay[..., m, :, :])
+        o = o + qi @ torch.stack(before, dim=-3)
+        finals.append(s)
+    o = o.flatten(-3, -2)[..., :t, :]
+    return o, finals
+
+
 def _backend(q: torch.Tensor, backend: str) -> str:
     global _warned
     backend = os.environ.get('GATEDVISION_GLA_BACKEND', backend)
@@ -129,10 +223,20 @@ def _backend(q: torch.Tensor, backend: str) -> str:
     return backend
 
 
+def _check(q, k, v, g, head_first):
+    t_dim = 2 if head_first else 1
+    h_dim = 1 if head_first else 2
+    if q.shape != k.shape or q.shape != g.shape or q.shape[:3] != v.shape[:3]:
+        layout = '(B, H, T, K)' if head_first else '(B, T, H, K)'
+        raise ValueError(f'gla expects q, k, g {layout} and v of the same leading shape; got q {tuple(q.shape)}, '
+                         f'k {tuple(k.shape)}, v {tuple(v.shape)}, g {tuple(g.shape)}')
+    return t_dim, h_dim
+
+
 def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
         scale: Optional[float] = None, initial_state: Optional[torch.Tensor] = None,
         output_final_state: bool = False, reverse: bool = False,
-        backend: str = 'auto') -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        backend: str = 'auto', head_first: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Gated linear attention.
 
     Args:
@@ -142,41 +246,72 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
         output_final_state: also return the state after the last token scanned.
         reverse: scan from the last token to the first.
         backend: ``'auto'``, ``'torch'`` or ``'fla'``.
+        head_first: tensors are (B, H, T, ·) instead (strided views are fine: no copies).
 
     Returns:
-        (o of shape (B, T, H, V), final state or None).
+        (o of shape (B, T, H, V), or (B, H, T, V) with ``head_first``; final state or None).
     """
-    if q.shape != k.shape or q.shape != g.shape or q.shape[:3] != v.shape[:3]:
-        raise ValueError(f'gla expects q, k, g (B, T, H, K) and v (B, T, H, V); got q {tuple(q.shape)}, '
-                         f'k {tuple(k.shape)}, v {tuple(v.shape)}, g {tuple(g.shape)}')
+    _check(q, k, v, g, head_first)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     if _backend(q, backend) == 'fla':
+        if head_first:  # fla-core 0.6 takes (B, T, H, ·)
+            q, k, v, g = (x.transpose(1, 2) for x in (q, k, v, g))
         from fla.ops.gla import chunk_gla
         if reverse:
             q, k, v, g = (x.flip(1) for x in (q, k, v, g))
         o, state = chunk_gla(q, k, v, g, scale=scale, initial_state=initial_state,
                              output_final_state=output_final_state)
-        return (o.flip(1) if reverse else o), state
+        o = o.flip(1) if reverse else o
+        return (o.transpose(1, 2) if head_first else o), state
+    if not head_first:
+        q, k, v, g = (x.transpose(1, 2) for x in (q, k, v, g))
+    # fp32 inside whatever autocast is on: the decays exp(cumulative g) need it, and autocast would
+    # otherwise run the matmuls in bf16 beside fp32 elementwise parts; the output comes back in v's dtype
+    with torch.autocast(q.device.type, enabled=False):
+        gates = (None, g) if reverse else (g, None)
+        states = (None, initial_state) if reverse else (initial_state, None)
+        done = _factorised(q, k, v, *gates, scale, *states, want_states=output_final_state)
+        if done is not None:
+            o, (state,) = done
+        else:
+            o, state = _exact(q, k, v, g, scale, initial_state, reverse)
+    o = o.to(v.dtype)
+    return (o if head_first else o.transpose(1, 2)), (state if output_final_state else None)
+
+
+def _exact(q, k, v, g, scale, state, reverse):
+    """The sub-block path for gates too strong to factorise, head-first in and out. Long sequences
+    (detection/segmentation maps) go in segments that hand the state on, so the chunk temporaries
+    stay the size of one segment."""
+    q, k, v, g = (x.transpose(1, 2) for x in (q, k, v, g))      # (B, T, H, ·) for _chunk_gla
     if reverse:
         q, k, v, g = (x.flip(1) for x in (q, k, v, g))
-    # long sequences (detection/segmentation maps) in segments that hand the state on, so the
-    # chunk temporaries stay the size of one segment
-    outs, state = [], initial_state
-    # fp32 inside whatever autocast is on: the decays exp(cumulative g) need it, and autocast would
-    # otherwise run the matmuls in bf16 beside fp32 elementwise parts (mixed-dtype index_put);
-    # the output comes back in v's dtype
-    with torch.autocast(q.device.type, enabled=False):
-        for s0 in range(0, q.shape[1], _SEGMENT):
-            part = slice(s0, s0 + _SEGMENT)
-            o, state = _chunk_gla(q[:, part], k[:, part], v[:, part], g[:, part], scale, state)
-            outs.append(o)
+    outs = []
+    for s0 in range(0, q.shape[1], _SEGMENT):
+        part = slice(s0, s0 + _SEGMENT)
+        o, state = _chunk_gla(q[:, part], k[:, part], v[:, part], g[:, part], scale, state)
+        outs.append(o)
     o = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-    return (o.flip(1) if reverse else o), (state if output_final_state else None)
+    return (o.flip(1) if reverse else o).transpose(1, 2), state
 
 
 def bidirectional_gla(q, k, v, g_fw, g_bw, scale: Optional[float] = None,
-                      backend: str = 'auto') -> torch.Tensor:
-    """ViG's bidirectional GLA: ``(forward scan with g_fw + backward scan with g_bw) / 2``."""
-    o_fw, _ = gla(q, k, v, g_fw, scale, backend=backend)
-    o_bw, _ = gla(q, k, v, g_bw, scale, reverse=True, backend=backend)
+                      backend: str = 'auto', head_first: bool = False) -> torch.Tensor:
+    """ViG's bidirectional GLA: ``(forward scan with g_fw + backward scan with g_bw) / 2``.
+
+    On the torch path both directions share one pass: one intra-chunk matrix (the forward scan's
+    lower triangle plus the backward one's upper triangle) and no flipped copies."""
+    t_dim, _ = _check(q, k, v, g_fw, head_first)
+    if g_bw.shape != g_fw.shape:
+        raise ValueError(f'bidirectional_gla expects g_fw and g_bw of one shape; got {tuple(g_fw.shape)} '
+                         f'and {tuple(g_bw.shape)}')
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    if _backend(q, backend) == 'torch':
+        hf = (lambda x: x) if head_first else (lambda x: x.transpose(1, 2))
+        with torch.autocast(q.device.type, enabled=False):
+            done = _factorised(*map(hf, (q, k, v, g_fw, g_bw)), scale)
+        if done is not None:
+            return hf((done[0] / 2).to(v.dtype))
+    o_fw, _ = gla(q, k, v, g_fw, scale, backend=backend, head_first=head_first)
+    o_bw, _ = gla(q, k, v, g_bw, scale, reverse=True, backend=backend, head_first=head_first)
     return (o_fw + o_bw) / 2
