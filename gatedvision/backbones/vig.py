@@ -123,6 +123,14 @@ class GatedLinearAttention(nn.Module):
         return o.view(b, h, w, c).permute(0, 3, 1, 2) if self.channels_first else o
 
 
+def swiglu(gate: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``silu(gate) * y``; without autograd in place of the silu's output (one temporary fewer:
+    at stage 1 of ViG-H-T, batch 8, 25 MB a block)."""
+    if torch.is_grad_enabled() and (gate.requires_grad or y.requires_grad):
+        return F.silu(gate) * y
+    return F.silu(gate).mul_(y)
+
+
 def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """``F.logsigmoid`` at a tenth of its CPU cost (ATen's kernel is ~30x a sigmoid): log(sigmoid(x))
     where that is accurate (x > -20; absolute error below 1e-7), x itself below (error < e^-20)."""
@@ -143,7 +151,7 @@ class SwiGLU(nn.Module):
 
     def forward(self, x):
         gate, y = self.gate_proj(x).chunk(2, dim=-1)
-        return self.down_proj(F.silu(gate) * y)
+        return self.down_proj(swiglu(gate, y))
 
 
 class GLABlock(nn.Module):
@@ -311,7 +319,7 @@ class GatedMlp(nn.Module):
 
     def forward(self, x):
         gate, y = self.fc1(x).chunk(2, dim=1)
-        return self.drop(self.fc2(F.silu(gate) * y))
+        return self.drop(self.fc2(swiglu(gate, y)))
 
 
 class VSSBlock(nn.Module):

@@ -177,9 +177,8 @@ def _factorised(q, k, v, g_f, g_b, scale, s_f=None, s_b=None, want_states=False,
         # (equal: no decay between a token and itself)
         a_f = scans[0][0] @ scans[0][1].transpose(-1, -2)
         a_b = scans[1][0] @ scans[1][1].transpose(-1, -2)
-        lower = torch.ones(c, c, dtype=torch.bool, device=q.device).tril(-1)
         upper2 = torch.ones(c, c, dtype=acc, device=q.device).triu() + torch.eye(c, dtype=acc, device=q.device)
-        attn = torch.where(lower, a_f, a_b * upper2)
+        attn = a_b.mul_(upper2).add_(a_f.tril_(-1))  # in place: the matmuls' backward needs neither
     else:
         qf, kf, _, _, _, rev = scans[0]
         attn = qf @ kf.transpose(-1, -2)
