@@ -89,6 +89,16 @@ class GatedLinearAttention(nn.Module):
                   self.gk_proj[0].weight, self.gk_proj[1].weight):
             nn.init.xavier_uniform_(w, gain=2 ** -2.5)
 
+    def _project(self, xs):
+        """``qkv_proj``, ``g_proj`` and ``gk_proj[0]`` as one matmul (their weights concatenated)."""
+        gk0 = self.gk_proj[0]
+        weight = torch.cat([self.qkv_proj.weight, self.g_proj.weight, gk0.weight])
+        bias = torch.cat([self.g_proj.bias.new_zeros(self.qkv_proj.out_features), self.g_proj.bias,
+                          self.g_proj.bias.new_zeros(gk0.out_features)])
+        if self.channels_first:
+            return F.conv2d(xs, weight[:, :, None, None], bias)
+        return F.linear(xs, weight, bias)
+
     def forward(self, x: torch.Tensor, size=None) -> torch.Tensor:
         heads = self.num_heads
         if self.channels_first:
@@ -108,12 +118,15 @@ class GatedLinearAttention(nn.Module):
             def split_heads(t):  # (B, N, heads*d) -> (B, heads, N, d), a view
                 return t.unflatten(-1, (heads, -1)).transpose(1, 2)
         dim = 1 if self.channels_first else -1
-        q, k, v = self.qkv_proj(xs).split([self.key_dim, self.key_dim, self.value_dim], dim=dim)
-        g_fw, g_bw = (log_sigmoid(self.gk_proj(xs)) / self.gate_logit_normalizer).chunk(2, dim=dim)
+        # q, k, v, the output gate and the gates' low-rank input read the same map: one projection
+        q, k, v, gate, gk = self._project(xs).split(
+            [self.key_dim, self.key_dim, self.value_dim, self.value_dim, self.gk_proj[0].out_features], dim=dim)
+        gk = self.gk_proj[1](gk)
+        g_fw, g_bw = (log_sigmoid(gk) / self.gate_logit_normalizer).chunk(2, dim=dim)
         o = bidirectional_gla(*map(split_heads, (q, k, v, g_fw, g_bw)), head_first=True)  # (fw + bw) / 2
         if self.eval_quarter and not self.training:
             o = o / 2
-        gate = split_heads(self.g_proj(xs).sigmoid())
+        gate = split_heads(gate.sigmoid())
         # g_norm(o) * gate + l_norm(local) * (1 - gate), one pass
         o = torch.lerp(self.l_norm(split_heads(xs)), self.g_norm(o), gate)   # (B, heads, N, dv)
         if self.out_act is not None:
