@@ -22,7 +22,8 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
 
 # Modules that train for minutes run first, so that the pytest-xdist workers finish together.
 LONG_FIRST = ('test_detection.py', 'test_dense_families.py', 'test_reliability.py', 'test_segmentation.py',
-              'test_compare.py', 'test_distributed.py', 'test_restoration.py', 'test_medseg.py')
+              'test_compare.py', 'test_distributed.py', 'test_restoration.py', 'test_medseg.py',
+              'test_authors_checkpoints.py')
 
 
 def pytest_collection_modifyitems(items):

@@ -42,3 +42,20 @@ def test_url_download_is_cached_and_verified(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match='invalid hash value'):
         download.fetch('url', bad, progress=False)
     assert not list((tmp_path / 'torch' / 'hub' / 'checkpoints').glob('bad-*'))
+
+
+def test_dense_releases_download_and_say_how_to_test_them(tmp_path, monkeypatch, capsys):
+    download.main(['--dense', '--list', 'upernet_overlock_*'])
+    out = capsys.readouterr().out
+    assert out.count('upernet_overlock_') == 6 and 'mIoU 50.3' in out  # name and URL for tiny/small/base
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    src = tmp_path / 'release.pth'
+    torch.save({'state_dict': {}}, src)
+    release = dict(download.DENSE_RELEASES['upernet_overlock_tiny_ade20k'], url=src.as_uri())
+    monkeypatch.setitem(download.DENSE_RELEASES, 'upernet_overlock_tiny_ade20k', release)
+    download.main(['--dense', 'upernet_overlock_tiny_ade20k'])
+    cached = tmp_path / 'torch' / 'hub' / 'checkpoints' / 'upernet_overlock_tiny_ade20k.pth'
+    assert cached.is_file()
+    assert f"python tools/test.py {release['config']} {cached}" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="matches none of the authors' dense checkpoints"):
+        download.main(['--dense', 'nosuch*'])

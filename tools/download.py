@@ -2,6 +2,8 @@
 
     python tools/download.py NAME_OR_WILDCARD [...]       # e.g. 'hornet_*' or halonet26t.a1h_in1k
     python tools/download.py --list [NAME_OR_WILDCARD ...]
+    python tools/download.py --dense [NAME_OR_WILDCARD ...]   # the authors' detection/segmentation
+                                                            # checkpoints, e.g. 'upernet_overlock_*'
 
 Weights go where ``timm.create_model(name, pretrained=True)`` looks for them: torch hub's cache
 (``$TORCH_HOME/hub/checkpoints``) for URLs, the Hugging Face cache for ``hf_hub_id`` sources. A
@@ -18,6 +20,44 @@ from timm.models._builder import _resolve_pretrained_source
 from timm.models._hub import download_cached_file, download_from_hf
 
 import gatedvision  # registers gatedvision's models
+
+_OVERLOCK = 'https://github.com/LMMMEng/OverLoCK/releases/download/v1/'
+_TSINGHUA = 'https://cloud.tsinghua.edu.cn/f/{}/?dl=1'
+
+
+def _hornet(kind, size, mixer, file_id, published):
+    task = 'cascade-mask-rcnn_hornet-{}-{}_fpn_3x_coco' if kind == 'det' else 'upernet_hornet-{}-{}_8xb2-160k_ade20k-{}'
+    crop = '640x640' if size == 'l' else '512x512'
+    config = f"configs/{kind}/{task.format(size, mixer, crop)}.py"
+    name = f"{'cascade_mask_rcnn' if kind == 'det' else 'upernet'}_hornet_{size}_{mixer}"
+    return name, dict(url=_TSINGHUA.format(file_id), file=f'{name}.pth', config=config, published=published)
+
+
+# The authors' released dense checkpoints, the config each runs in (tools/test.py CONFIG FILE takes
+# them as they are) and the number it should reproduce. Neither release gives sizes or hashes.
+# BiFormer released logs only, ViG, ConViT and HaloNet no dense weights (docs/configs.md).
+DENSE_RELEASES = dict([
+    *[(f'maskrcnn{s}_overlock_{full}_coco',
+       dict(url=f'{_OVERLOCK}maskrcnn{s}_overlock_{full}_coco.pth', file=f'maskrcnn{s}_overlock_{full}_coco.pth',
+            config=f'configs/det/mask-rcnn_overlock-{full[0]}_fpn_{s}_coco.py', published=f'box / mask AP {ap}'))
+      for (s, full), ap in {('1x', 'tiny'): '48.3 / 43.3', ('3x', 'tiny'): '49.6 / 43.9',
+                            ('1x', 'small'): '49.4 / 44.0', ('3x', 'small'): '51.0 / 45.0',
+                            ('1x', 'base'): '49.9 / 44.4', ('3x', 'base'): '51.4 / 45.3'}.items()],
+    *[(f'upernet_overlock_{full}_ade20k',
+       dict(url=f'{_OVERLOCK}upernet_overlock_{full}_ade20k.pth', file=f'upernet_overlock_{full}_ade20k.pth',
+            config=f'configs/seg/upernet_overlock-{full[0]}_8xb2-160k_ade20k-512x512.py', published=f'mIoU {m}'))
+      for full, m in {'tiny': '50.3', 'small': '51.3', 'base': '51.7'}.items()],
+    *[_hornet('det', size, mixer, fid, f'box / mask AP {ap}') for size, mixer, fid, ap in [
+        ('t', '7x7', '19daa3854a6b4c75bf23', '51.7 / 44.8'), ('t', 'gf', '1ca353fb6ac44b54a2d8', '52.4 / 45.6'),
+        ('s', '7x7', '6af0439735dc473f8646', '52.7 / 45.6'), ('s', 'gf', 'fd9a3127b18f404d8e95', '53.3 / 46.3'),
+        ('b', '7x7', '324de62466a848129e19', '53.3 / 46.1'), ('b', 'gf', '97d8587c8a0248fcac19', '54.0 / 46.9'),
+        ('l', '7x7', '975af666e64840588e3e', '55.4 / 48.0'), ('l', 'gf', '597f655fe9b84d50bffb', '56.0 / 48.6')]],
+    *[_hornet('seg', size, mixer, fid, f'mIoU {m}') for size, mixer, fid, m in [
+        ('t', '7x7', '684334b0a7ea436b9a97', '48.1'), ('t', 'gf', '34725e1401194786bb76', '49.2'),
+        ('s', '7x7', '0e488e21a88d414da90c', '49.2'), ('s', 'gf', 'd37290faa8a34bc091c3', '50.0'),
+        ('b', '7x7', '98288e9023c2425a880c', '50.0'), ('b', 'gf', 'e50ecead21e4408187b7', '50.5'),
+        ('l', '7x7', 'd7a782e07a354f59bf62', '54.1'), ('l', 'gf', '3dbb38bae1694653a666', '55.0')]],
+])
 
 
 def resolve(patterns: List[str]) -> List[str]:
@@ -59,11 +99,38 @@ def fetch(kind: str, loc, progress: bool = True) -> str:
     raise ValueError(f'no download source ({kind!r})')
 
 
+def dense(patterns: List[str], list_only: bool) -> None:
+    import fnmatch
+    names = [n for n in DENSE_RELEASES if not patterns or any(fnmatch.fnmatch(n, p) for p in patterns)]
+    if not names:
+        raise SystemExit(f"{' '.join(patterns)} matches none of the authors' dense checkpoints; see "
+                         f"'python tools/download.py --dense --list'")
+    failures = {}
+    for name in names:
+        r = DENSE_RELEASES[name]
+        if list_only:
+            print(f"{name:36s} {r['published']:22s} {r['config']}\n{'':36s} {r['url']}")
+            continue
+        print(f"{name}: {r['url']}", flush=True)
+        try:
+            path = download_cached_file((r['url'], r['file']), check_hash=False, progress=True)
+            print(f"  -> {path}\n  python tools/test.py {r['config']} {path}   # {r['published']}", flush=True)
+        except Exception as e:  # keep going; report at the end
+            failures[name] = f'{type(e).__name__}: {e}'
+            print(f'  FAILED: {failures[name]}', file=sys.stderr, flush=True)
+    if failures:
+        raise SystemExit(f'{len(failures)} of {len(names)} downloads failed: {", ".join(failures)}')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('names', nargs='*', help='model names or wildcards (default: gatedvision models)')
     p.add_argument('--list', action='store_true', help='only show the models and their sources')
+    p.add_argument('--dense', action='store_true',
+                   help="the authors' detection / segmentation checkpoints instead of backbone weights")
     args = p.parse_args(argv)
+    if args.dense:
+        return dense(args.names, args.list)
     names = resolve(args.names)
     if not names:
         print('no model matches; gatedvision registers its backbones as they land, and any timm '

@@ -241,6 +241,11 @@ class ResilientRunner(Runner):
             raise ValueError(f"config key nonfinite_loss must be 'stop' or 'skip', got {runner.nonfinite_loss!r}")
         return runner
 
+    def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
+        super().register_hooks(default_hooks, custom_hooks)
+        from gatedvision.tasks.checkpoint import AuthorsCheckpointHook
+        self.register_hook(AuthorsCheckpointHook())  # the authors' dense checkpoints load as they are
+
     def build_visualizer(self, visualizer=None):
         # mmdet's and mmseg's configs name theirs 'visualizer', and mmengine hands back the first
         # instance of a name: a second runner in the same process would log into the first one's
