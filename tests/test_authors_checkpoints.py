@@ -112,22 +112,22 @@ def test_authors_dense_checkpoint_loads_and_gives_the_dense_backbones_features(r
 
 
 def test_a_mismatch_is_named(root, tmp_path):
-    config, authors, _ = CASES[1]
+    config, authors, _ = CASES[3]  # HorNet-T GF UPerNet
     model = convert_checkpoint.build_model(str(root / config))
     path = tmp_path / 'authors.pth'
     state = authors_file(model, path)
-    del state['backbone.extra_norm.3.weight']
+    del state['backbone.norm3.weight']
     state['backbone.blocks9.0.weight'] = torch.zeros(3)
     torch.save({'state_dict': state}, path)
     with pytest.raises(ValueError, match=r"did not use: backbone\.blocks9\.0\.weight.*lacks.*"
-                                         r"backbone\.model\.model\.extra_norm\.3\.weight"):
+                                         r"backbone\.model\.model\.norm3\.weight"):
         load_through_hook(model, path)
     # outside testing (fine-tuning from it) the same is a warning, and the rest loads
     load_through_hook(model, path, strict=False)
 
 
 def test_convert_checkpoint_tool(root, tmp_path, capsys):
-    config = str(root / CASES[1][0])
+    config = str(root / CASES[3][0])  # HorNet-T GF UPerNet
     model = convert_checkpoint.build_model(config)
     src = tmp_path / 'authors.pth'
     state = authors_file(model, src)
@@ -145,10 +145,10 @@ def test_convert_checkpoint_tool(root, tmp_path, capsys):
     with pytest.raises(SystemExit, match='not in the authors'):
         convert_checkpoint.main([str(dst), str(tmp_path / 'x.pth'), '--config', config])
     # a tensor missing from the authors' file: named, not written
-    del state['backbone.extra_norm.0.bias']
+    del state['backbone.norm0.bias']
     torch.save({'state_dict': state}, src)
     assert convert_checkpoint.main([str(src), str(tmp_path / 'y.pth'), '--config', config]) == 1
-    assert 'extra_norm.0.bias' in capsys.readouterr().err and not (tmp_path / 'y.pth').exists()
+    assert 'norm0.bias' in capsys.readouterr().err and not (tmp_path / 'y.pth').exists()
 
 
 @pytest.mark.parametrize('config, authors', LAYOUT_ONLY)

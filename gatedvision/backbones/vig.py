@@ -112,7 +112,7 @@ class GatedLinearAttention(nn.Module):
             b, n, c = x.shape
             h, w = size
             # the tokens (B, N, C) are a channels-last (B, C, H, W) map as they are: no copies
-            local = self.in_proj(x.view(b, h, w, c).permute(0, 3, 1, 2))
+            local = self.in_proj(x.reshape(b, h, w, c).permute(0, 3, 1, 2))
             xs = local.permute(0, 2, 3, 1).reshape(b, n, c)               # (B, N, C)
 
             def split_heads(t):  # (B, N, heads*d) -> (B, heads, N, d), a view
