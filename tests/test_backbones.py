@@ -1,4 +1,6 @@
 """One test over every model gatedvision registers in timm (new models join by registering)."""
+import inspect
+
 import pytest
 import timm
 import torch
@@ -34,8 +36,45 @@ def _first_tag(name):
     return timm.models.get_pretrained_cfg(name)
 
 
-def test_models_are_registered():
-    assert MODELS, 'gatedvision registers no models'
+def test_every_published_size_is_registered():
+    assert set(MODELS) == set(PUBLISHED_PARAMS)
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_first_conv_and_classifier_name_real_modules(name):
+    # timm adapts these by name: in_chans (first_conv) and num_classes of pretrained weights (classifier)
+    cfg = _first_tag(name)
+    with torch.device('meta'):
+        modules = dict(timm.create_model(name).named_modules())
+    for n in ([cfg.first_conv] if isinstance(cfg.first_conv, str) else cfg.first_conv):
+        m = modules.get(n)
+        assert isinstance(m, torch.nn.Conv2d) and m.in_channels == 3, f'{name}: first_conv {n!r} is {m}'
+    for n in ([cfg.classifier] if isinstance(cfg.classifier, str) else cfg.classifier):
+        m = modules.get(n)  # a Linear, or a 1x1 convolution (OverLoCK's head)
+        out = getattr(m, 'out_features', getattr(m, 'out_channels', None))
+        assert out == cfg.num_classes, f'{name}: classifier {n!r} is {m}'
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_features_only_is_the_full_models_forward_intermediates(name):
+    # features_only prunes what its outputs do not need (prune_intermediate_layers): on the same weights
+    # its outputs equal the unpruned model's forward_intermediates at the same indices
+    torch.manual_seed(0)
+    feat = timm.create_model(name, features_only=True).eval()
+    params = inspect.signature(type(feat.model).__init__).parameters
+    full = timm.create_model(name, **({'dense_norms': True} if 'dense_norms' in params else {})).eval()
+    missing, unexpected = full.load_state_dict(feat.model.state_dict(), strict=False)
+    assert not unexpected, unexpected
+    kept = set(feat.model.state_dict())
+    assert all(k not in kept for k in missing)
+    x = torch.randn(1, 3, SMALL_INPUT, SMALL_INPUT)
+    with torch.no_grad():
+        ref = full.forward_intermediates(x, indices=feat.feature_info.out_indices, norm=True,
+                                         intermediates_only=True)
+        out = feat(x)
+    assert len(out) == len(ref)
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize('name', MODELS)

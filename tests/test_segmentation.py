@@ -74,7 +74,7 @@ def test_train_then_test_with_pictures(tmp_path):
                    '--show-dir', tmp_path / 'pics', '--out', tmp_path / 'preds.pkl')
     assert res.returncode == 0, res.stderr[-3000:]
     miou = float(re.search(r'mIoU: ([\d.]+)', res.stdout + res.stderr).group(1))
-    assert 0 < miou <= 100
+    assert miou > 45, miou  # 30 iterations from scratch: 62.9 measured in session 6
     assert len(list((tmp_path / 'pics').rglob('*.png'))) == 16  # one per validation image
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
     # the validation that ended the 2-process training (each rank half the images, gathered) scored
@@ -103,7 +103,3 @@ def test_train_with_amp_on_the_cpu(tmp_path):
     losses = [r['loss'] for r in _scalars(tmp_path)]
     assert len(losses) == 6 and np.isfinite(losses).all()
 
-
-def test_test_tool_rejects_missing_checkpoint(tmp_path):
-    res = run_tool('test', CONFIG, tmp_path / 'none.pth')
-    assert res.returncode != 0 and "checkpoint '" in res.stderr and 'does not exist' in res.stderr
