@@ -35,8 +35,8 @@ policy changes little.
 
 Each (model, resolution) runs in its own subprocess (``python -m gatedvision.benchmark SPEC``);
 its kernel backends run one after the other in that process on the same weights, so their ratios
-compare like with like. The switches are environment variables read at call time
-(``GATEDVISION_GLA_BACKEND``, ``GATEDVISION_NA_BACKEND``, ``GATEDVISION_ROUTED_ATTN``).
+compare like with like. Each backend is selected with ``gatedvision.ops.switch.use_backend`` (the
+ops' declared backends are ``gatedvision.ops.switch.KERNELS``).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +67,7 @@ import gatedvision  # noqa: F401  (registers gatedvision's models)
 from gatedvision.ops.gla import bidirectional_gla
 from gatedvision.ops.neighborhood import na2d_av
 from gatedvision.ops.routed_attention import routed_attention
+from gatedvision.ops.switch import KERNELS, Kernel, use_backend
 
 __all__ = ['SWITCHES', 'BenchSpec', 'KernelSwitch', 'PeakMemory', 'count_macs', 'measure_model',
            'model_backends', 'resolve_models', 'run', 'write_outputs']
@@ -82,21 +83,18 @@ _ROW = '@@row '  # prefix of the worker's result lines on stdout
 
 @dataclass(frozen=True)
 class KernelSwitch:
-    """A gatedvision op with several backends, picked by an environment variable at call time."""
+    """A gatedvision op and its backends as declared in :data:`gatedvision.ops.switch.KERNELS`."""
     op: Callable
-    env: str
-    backends: tuple[str, ...]
-    needs_cuda: dict[str, str] = field(default_factory=dict)  # backend -> package it imports
+    kernel: Kernel
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return self.kernel.backends
 
 
-SWITCHES = (
-    KernelSwitch(bidirectional_gla, 'GATEDVISION_GLA_BACKEND', ('torch', 'fla'), {'fla': 'fla'}),
-    KernelSwitch(na2d_av, 'GATEDVISION_NA_BACKEND', ('dense', 'loop', 'triton'),
-                 {'triton': 'triton'}),
-    KernelSwitch(routed_attention, 'GATEDVISION_ROUTED_ATTN', ('chunked', 'reference')),
-)
+SWITCHES = (KernelSwitch(bidirectional_gla, KERNELS['gla']), KernelSwitch(na2d_av, KERNELS['na2d_av']),
+            KernelSwitch(routed_attention, KERNELS['routed_attention']))
 BACKEND_NAMES = ('auto', 'all') + tuple(b for s in SWITCHES for b in s.backends)
-_PACKAGES = {'fla': 'fla-core', 'triton': 'triton'}
 
 
 @dataclass
@@ -252,17 +250,11 @@ def describe_error(e: BaseException) -> str:
 
 @contextlib.contextmanager
 def _backend(backend: str, switch: KernelSwitch | None):
-    """Select ``backend`` for ``switch``'s op; every other switch stays at its default."""
-    saved = {s.env: os.environ.pop(s.env, None) for s in SWITCHES}
-    if switch is not None:
-        os.environ[switch.env] = backend
-    try:
+    """Select ``backend`` for ``switch``'s op; every other op at ``'auto'`` (whatever the environment says)."""
+    with contextlib.ExitStack() as stack:
+        for s in SWITCHES:
+            stack.enter_context(use_backend(s.kernel.name, backend if s is switch else 'auto'))
         yield
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None)
-            if v is not None:
-                os.environ[k] = v
 
 
 def _build(name: str, res: int, device: str, channels_last: bool):
@@ -289,14 +281,13 @@ def _batch(n: int, res: int, device: str, channels_last: bool) -> torch.Tensor:
 
 
 def _skip_reason(backend: str, switch: KernelSwitch | None, device: str) -> str:
-    if switch is None or backend not in switch.needs_cuda:
+    if switch is None or backend not in switch.kernel.packages:  # these backends are CUDA packages
         return ''
     if device != 'cuda':
         return f'{backend}: CUDA only (Triton kernels); run with --device cuda'
     import importlib.util
-    pkg = switch.needs_cuda[backend]
-    if importlib.util.find_spec(pkg) is None:
-        return f'{backend}: {pkg} is not installed (pip install {_PACKAGES[pkg]})'
+    if importlib.util.find_spec(backend) is None:  # the backend is named after the module it imports
+        return f'{backend}: {backend} is not installed (pip install {switch.kernel.packages[backend]})'
     return ''
 
 

@@ -86,7 +86,7 @@ def test_bad_shapes_and_backend():
     q = torch.zeros(1, 4, 2, 8)
     with pytest.raises(ValueError, match='gla expects q, k, g'):
         gla(q, q, torch.zeros(1, 5, 2, 8), q)
-    with pytest.raises(ValueError, match="unknown GLA backend 'cuda'"):
+    with pytest.raises(ValueError, match=r"unknown gla backend 'cuda' \(backend= argument\)"):
         gla(q, q, q, q, backend='cuda')
 
 

@@ -24,18 +24,19 @@ Paths (layout ``[B, T, H, K]`` / ``[B, T, H, V]`` as fla-core 0.6, or ``head_fir
   only there; ``'auto'`` falls back to torch with a one-time warning when it is missing.
 - :func:`gla_recurrent`: the token-by-token recurrence, the reference for tests.
 
-``GATEDVISION_GLA_BACKEND`` overrides ``backend``.
+Picking a backend: :mod:`gatedvision.ops.switch` (``backend=``, ``use_backend('gla', ...)``,
+``GATEDVISION_GLA_BACKEND``, then ``'auto'``).
 """
-import os
 import warnings
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
+from .switch import resolve_backend
+
 __all__ = ['gla', 'bidirectional_gla', 'gla_recurrent']
 
-_BACKENDS = ('auto', 'torch', 'fla')
 _SEGMENT = 4096  # tokens per segment of the exact torch path (a multiple of the chunk)
 _CHUNK = 64      # the factorised path's largest chunk
 _LIMIT = 40.0    # the largest summed decay of one chunk it takes: every factor within e^±40
@@ -204,9 +205,7 @@ def _factorised(q, k, v, g_f, g_b, scale, s_f=None, s_b=None, want_states=False,
 
 def _backend(q: torch.Tensor, backend: str) -> str:
     global _warned
-    backend = os.environ.get('GATEDVISION_GLA_BACKEND', backend)
-    if backend not in _BACKENDS:
-        raise ValueError(f"unknown GLA backend '{backend}'; choose one of {_BACKENDS}")
+    backend = resolve_backend('gla', backend)
     if backend == 'auto':
         if not q.is_cuda:
             return 'torch'

@@ -14,18 +14,19 @@ function (removed in 0.20; 0.17 does not import on current torch), so gatedvisio
 - ``'triton'``: a Triton kernel for CUDA tensors (forward and backward).
 
 ``backend='auto'`` (the default) picks triton on CUDA when Triton is importable, else dense for maps
-of at most ``DENSE_MAX_PIXELS`` pixels and loop above. ``GATEDVISION_NA_BACKEND`` overrides it.
+of at most ``DENSE_MAX_PIXELS`` pixels and loop above. Picking a backend: :mod:`gatedvision.ops.switch`
+(``backend=``, ``use_backend('na2d_av', ...)``, ``GATEDVISION_NA_BACKEND``, then ``'auto'``).
 """
-import os
 from typing import Sequence, Tuple, Union
 
 import torch
+
+from .switch import resolve_backend
 
 __all__ = ['na2d_av', 'na_index', 'DENSE_MAX_PIXELS']
 
 # above this many pixels the (HW)² matrix of the dense path costs more than the k² loop
 DENSE_MAX_PIXELS = 1024
-_BACKENDS = ('auto', 'dense', 'loop', 'triton')
 
 
 def _pair(x) -> Tuple[int, int]:
@@ -99,9 +100,7 @@ class _LoopAV(torch.autograd.Function):
 
 
 def _backend(attn: torch.Tensor, backend: str) -> str:
-    backend = os.environ.get('GATEDVISION_NA_BACKEND', backend)
-    if backend not in _BACKENDS:
-        raise ValueError(f"unknown na2d_av backend '{backend}'; choose one of {_BACKENDS}")
+    backend = resolve_backend('na2d_av', backend)
     if backend == 'auto':
         if attn.is_cuda and _triton_available():
             return 'triton'

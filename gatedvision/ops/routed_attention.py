@@ -8,12 +8,15 @@ that takes tens of GB (rayleizhu/BiFormer#21). Here query regions are processed 
 a memory budget and each chunk runs :func:`torch.nn.functional.scaled_dot_product_attention`
 (a fused kernel that does not keep the attention matrix), with the same result.
 
-``GATEDVISION_ROUTED_ATTN=reference`` switches to the original formulation (for comparisons).
+``backend='reference'`` (or ``use_backend('routed_attention', 'reference')``, or
+``GATEDVISION_ROUTED_ATTN=reference``) runs the original formulation (for comparisons).
 """
 import os
 
 import torch
 import torch.nn.functional as F
+
+from .switch import resolve_backend
 
 __all__ = ['routed_attention', 'routed_attention_reference']
 
@@ -22,7 +25,7 @@ _DEFAULT_CHUNK_MB = 64
 
 
 def routed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, region_idx: torch.Tensor,
-                     scale: float, chunk_bytes: int = None) -> torch.Tensor:
+                     scale: float, chunk_bytes: int = None, backend: str = 'auto') -> torch.Tensor:
     """Attention of each query region over the tokens of its routed key regions.
 
     Args:
@@ -32,11 +35,13 @@ def routed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, region_i
         region_idx: (N, R, topk) int64, the key regions each query region attends to.
         scale: logit scale.
         chunk_bytes: memory budget for the keys/values gathered at once.
+        backend: ``'auto'`` (= ``'chunked'``), ``'chunked'`` or ``'reference'`` (the original's
+            formulation, for comparisons); see :mod:`gatedvision.ops.switch`.
 
     Returns:
         (N, R, heads, Tq, Dv).
     """
-    if os.environ.get('GATEDVISION_ROUTED_ATTN', 'chunked') == 'reference':
+    if resolve_backend('routed_attention', backend) == 'reference':
         return routed_attention_reference(q, k, v, region_idx, scale)
     n, r, heads, tq, dk = q.shape
     topk, tk, dv = region_idx.shape[-1], k.shape[-2], v.shape[-1]
