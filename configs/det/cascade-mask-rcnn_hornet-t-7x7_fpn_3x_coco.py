@@ -1,6 +1,7 @@
 # HorNet-T (7x7) Cascade Mask R-CNN 3x, the authors' object_detection/configs/hornet/
-# cascade_mask_rcnn_hornet_tiny_7x7_3x_coco_in1k.py. Released: https://cloud.tsinghua.edu.cn/f/19daa3854a6b4c75bf23/?dl=1
-# (box / mask AP 51.7 / 44.8); tools/test.py takes it as it is (docs/configs.md, "The authors' released checkpoints").
+# cascade_mask_rcnn_hornet_tiny_7x7_3x_coco_in1k.py. Released:
+# https://cloud.tsinghua.edu.cn/f/19daa3854a6b4c75bf23/?dl=1 (box / mask AP 51.7 / 44.8); tools/test.py takes it
+# as it is (docs/configs.md, "The authors' released checkpoints").
 _base_ = [
     '../_base_/models/cascade-mask-rcnn_timm_fpn.py', '../_base_/datasets/coco_instance_ms-crop.py',
     '../_base_/runtimes/det.py', '../_base_/schedules/schedule_3x.py'

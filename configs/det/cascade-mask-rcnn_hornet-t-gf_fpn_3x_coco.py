@@ -1,16 +1,7 @@
 # HorNet-T (GF) Cascade Mask R-CNN 3x, the authors' object_detection/configs/hornet/
 # cascade_mask_rcnn_hornet_tiny_gf_3x_coco_in1k.py. Released: https://cloud.tsinghua.edu.cn/f/1ca353fb6ac44b54a2d8/?dl=1
 # (box / mask AP 52.4 / 45.6); tools/test.py takes it as it is (docs/configs.md, "The authors' released checkpoints").
-_base_ = [
-    '../_base_/models/cascade-mask-rcnn_timm_fpn.py', '../_base_/datasets/coco_instance_ms-crop.py',
-    '../_base_/runtimes/det.py', '../_base_/schedules/schedule_3x.py'
-]
+_base_ = './cascade-mask-rcnn_hornet-t-7x7_fpn_3x_coco.py'
 model = dict(
-    backbone=dict(model_name='hornet_tiny_gf', drop_path_rate=0.4),
-    neck=dict(in_channels=[64, 128, 256, 512]),
+    backbone=dict(model_name='hornet_tiny_gf'),
 )
-# AdamW, layer-wise lr decay 0.7 over 12 layers (the authors' LearningRateDecayOptimizerConstructorHorNet)
-optim_wrapper = dict(
-    constructor='gatedvision.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(lr=0.0002, weight_decay=0.05),
-    paramwise_cfg=dict(_delete_=True, decay_rate=0.7, decay_type='layer_wise', num_layers=12))

@@ -1,5 +1,7 @@
-# OverLoCK-S Mask R-CNN 1x, the authors' detection/configs/maskrcnn_overlock/mask_rcnn_overlock_s_in1k_fpn_1x_coco.py.
-# Released: https://github.com/LMMMEng/OverLoCK/releases/download/v1/maskrcnn1x_overlock_small_coco.pth (box / mask AP 49.4 / 44.0); tools/test.py takes it as it is.
+# OverLoCK-S Mask R-CNN 1x, the authors'
+# detection/configs/maskrcnn_overlock/mask_rcnn_overlock_s_in1k_fpn_1x_coco.py. Released:
+# https://github.com/LMMMEng/OverLoCK/releases/download/v1/maskrcnn1x_overlock_small_coco.pth (box / mask AP
+# 49.4 / 44.0); tools/test.py takes it as it is.
 _base_ = './mask-rcnn_overlock-t_fpn_1x_coco.py'
 model = dict(
     backbone=dict(model_name='overlock_s', drop_path_rate=0.4),

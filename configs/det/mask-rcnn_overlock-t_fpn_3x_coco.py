@@ -1,5 +1,6 @@
-# OverLoCK-T Mask R-CNN 3x (multi-scale + crop), the authors' mask_rcnn_overlock_t_in1k_fpn_3x_coco.py: AdamW 1e-4.
-# Released: https://github.com/LMMMEng/OverLoCK/releases/download/v1/maskrcnn3x_overlock_tiny_coco.pth (box / mask AP 49.6 / 43.9); tools/test.py takes it as it is.
+# OverLoCK-T Mask R-CNN 3x (multi-scale + crop), the authors' mask_rcnn_overlock_t_in1k_fpn_3x_coco.py: AdamW
+# 1e-4. Released: https://github.com/LMMMEng/OverLoCK/releases/download/v1/maskrcnn3x_overlock_tiny_coco.pth
+# (box / mask AP 49.6 / 43.9); tools/test.py takes it as it is.
 _base_ = [
     '../_base_/models/mask-rcnn_timm_fpn.py', '../_base_/datasets/coco_instance_ms-crop.py',
     '../_base_/runtimes/det.py', '../_base_/schedules/schedule_3x.py'

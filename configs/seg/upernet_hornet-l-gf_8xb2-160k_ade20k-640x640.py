@@ -1,21 +1,8 @@
 # HorNet-L (GF) UPerNet 160k, the authors' semantic_segmentation/configs/hornet/
 # upernet_hornet_large_gf_640_160k_ade20k.py. Released: https://cloud.tsinghua.edu.cn/f/3dbb38bae1694653a666/?dl=1
 # (mIoU 55.0; 55.2 with multi-scale + flip); tools/test.py takes it as it is (docs/configs.md).
+_base_ = './upernet_hornet-l-7x7_8xb2-160k_ade20k-640x640.py'
 # GF: the authors' segmentation filters are h, w = 24, 13 / 12, 7, what hornet_*_gf builds for img_size=384
-_base_ = [
-    '../_base_/models/upernet_timm.py', '../_base_/datasets/ade20k-640x640.py',
-    '../_base_/runtimes/seg.py', '../_base_/schedules/schedule_160k.py'
-]
 model = dict(
-    data_preprocessor=dict(size=_base_.crop_size),
-    backbone=dict(model_name='hornet_large_gf', drop_path_rate=0.4, img_size=384),
-    decode_head=dict(in_channels=[192, 384, 768, 1536]),
-    auxiliary_head=dict(in_channels=768),
-    test_cfg=dict(mode='slide', crop_size=_base_.crop_size, stride=(426, 426)),
+    backbone=dict(model_name='hornet_large_gf', img_size=384),
 )
-# AdamW lr 1e-4, weight decay 0.05, stage-wise lr decay 0.8 (12 layers), gradient clipping at 0.1
-optim_wrapper = dict(
-    constructor='gatedvision.LayerDecayOptimWrapperConstructor',
-    optimizer=dict(lr=1e-4, weight_decay=0.05),
-    paramwise_cfg=dict(_delete_=True, decay_rate=0.8, decay_type='stage_wise', num_layers=12),
-    clip_grad=dict(max_norm=0.1, norm_type=2))

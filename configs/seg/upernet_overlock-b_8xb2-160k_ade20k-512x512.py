@@ -1,5 +1,6 @@
 # OverLoCK-B UPerNet 160k, the authors' segmentation/configs/overlock/upernet_overlock_base_ade20k_8xb2.py.
-# Released: https://github.com/LMMMEng/OverLoCK/releases/download/v1/upernet_overlock_base_ade20k.pth (mIoU 51.7); tools/test.py takes it as it is.
+# Released: https://github.com/LMMMEng/OverLoCK/releases/download/v1/upernet_overlock_base_ade20k.pth (mIoU
+# 51.7); tools/test.py takes it as it is.
 _base_ = './upernet_overlock-t_8xb2-160k_ade20k-512x512.py'
 model = dict(
     backbone=dict(model_name='overlock_b', drop_path_rate=0.5),
