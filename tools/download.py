@@ -12,7 +12,7 @@ Without names, gatedvision's own models are meant.
 """
 import argparse
 import sys
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import timm
 from timm.models import get_pretrained_cfg
@@ -99,27 +99,37 @@ def fetch(kind: str, loc, progress: bool = True) -> str:
     raise ValueError(f'no download source ({kind!r})')
 
 
+def fetch_all(jobs: Dict[str, Tuple[str, Callable[[], str]]]) -> None:
+    """Run every ``name: (where, download)``, printing where each file went; keep going past a
+    failure and report them all at the end."""
+    failures: Dict[str, str] = {}
+    for name, (where, download) in jobs.items():
+        print(f'{name}: {where}', flush=True)
+        try:
+            print(f'  -> {download()}', flush=True)
+        except Exception as e:  # keep going; report at the end
+            failures[name] = f'{type(e).__name__}: {e}'
+            print(f'  FAILED: {failures[name]}', file=sys.stderr, flush=True)
+    if failures:
+        raise SystemExit(f'{len(failures)} of {len(jobs)} downloads failed: {", ".join(failures)}')
+
+
 def dense(patterns: List[str], list_only: bool) -> None:
     import fnmatch
     names = [n for n in DENSE_RELEASES if not patterns or any(fnmatch.fnmatch(n, p) for p in patterns)]
     if not names:
         raise SystemExit(f"{' '.join(patterns)} matches none of the authors' dense checkpoints; see "
                          f"'python tools/download.py --dense --list'")
-    failures = {}
-    for name in names:
-        r = DENSE_RELEASES[name]
-        if list_only:
+    if list_only:
+        for name in names:
+            r = DENSE_RELEASES[name]
             print(f"{name:36s} {r['published']:22s} {r['config']}\n{'':36s} {r['url']}")
-            continue
-        print(f"{name}: {r['url']}", flush=True)
-        try:
-            path = download_cached_file((r['url'], r['file']), check_hash=False, progress=True)
-            print(f"  -> {path}\n  python tools/test.py {r['config']} {path}   # {r['published']}", flush=True)
-        except Exception as e:  # keep going; report at the end
-            failures[name] = f'{type(e).__name__}: {e}'
-            print(f'  FAILED: {failures[name]}', file=sys.stderr, flush=True)
-    if failures:
-        raise SystemExit(f'{len(failures)} of {len(names)} downloads failed: {", ".join(failures)}')
+        return
+
+    def job(r):
+        path = download_cached_file((r['url'], r['file']), check_hash=False, progress=True)
+        return f"{path}\n  python tools/test.py {r['config']} {path}   # {r['published']}"
+    fetch_all({n: (DENSE_RELEASES[n]['url'], lambda r=DENSE_RELEASES[n]: job(r)) for n in names})
 
 
 def main(argv=None):
@@ -135,21 +145,16 @@ def main(argv=None):
     if not names:
         print('no model matches; gatedvision registers its backbones as they land, and any timm '
               "name or wildcard works too (e.g. 'halonet*')")
-    failures: Dict[str, str] = {}
+    jobs = {}
     for name in names:
         kind, loc = source(name)
         where = f'{kind}:{"/".join(loc) if isinstance(loc, tuple) else loc}'
         if args.list:
             print(f'{name:45s} {where}')
-            continue
-        print(f'{name}: {where}', flush=True)
-        try:
-            print(f'  -> {fetch(kind, loc)}', flush=True)
-        except Exception as e:  # keep going; report at the end
-            failures[name] = f'{type(e).__name__}: {e}'
-            print(f'  FAILED: {failures[name]}', file=sys.stderr, flush=True)
-    if failures:
-        raise SystemExit(f'{len(failures)} of {len(names)} downloads failed: {", ".join(failures)}')
+        else:
+            jobs[name] = (where, lambda kind=kind, loc=loc: fetch(kind, loc))
+    if jobs:
+        fetch_all(jobs)
 
 
 if __name__ == '__main__':
