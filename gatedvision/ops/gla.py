@@ -120,7 +120,7 @@ def _chunk_gla(q, k, v, g, scale, initial_state, chunk: int = 32, sub: int = 8):
 
 def _chunk_size(t: int, chunk: int) -> int:
     """A divisor of ``t`` in [chunk / 2, chunk] where one exists (no padding: 3136 = 64 x 49,
-    784 = 16 x 49), else chunks as even as the count allows (padded at the end)."""
+    784 = 14 x 56), else chunks as even as the count allows (padded at the end)."""
     if t <= chunk:
         return t
     for c in range(chunk, chunk // 2 - 1, -1):
@@ -221,14 +221,11 @@ def _backend(q: torch.Tensor, backend: str) -> str:
     return backend
 
 
-def _check(q, k, v, g, head_first):
-    t_dim = 2 if head_first else 1
-    h_dim = 1 if head_first else 2
+def _check(q, k, v, g, head_first) -> None:
     if q.shape != k.shape or q.shape != g.shape or q.shape[:3] != v.shape[:3]:
         layout = '(B, H, T, K)' if head_first else '(B, T, H, K)'
         raise ValueError(f'gla expects q, k, g {layout} and v of the same leading shape; got q {tuple(q.shape)}, '
                          f'k {tuple(k.shape)}, v {tuple(v.shape)}, g {tuple(g.shape)}')
-    return t_dim, h_dim
 
 
 def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
@@ -299,7 +296,7 @@ def bidirectional_gla(q, k, v, g_fw, g_bw, scale: Optional[float] = None,
 
     On the torch path both directions share one pass: one intra-chunk matrix (the forward scan's
     lower triangle plus the backward one's upper triangle) and no flipped copies."""
-    t_dim, _ = _check(q, k, v, g_fw, head_first)
+    _check(q, k, v, g_fw, head_first)
     if g_bw.shape != g_fw.shape:
         raise ValueError(f'bidirectional_gla expects g_fw and g_bw of one shape; got {tuple(g_fw.shape)} '
                          f'and {tuple(g_bw.shape)}')
