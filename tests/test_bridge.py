@@ -69,6 +69,29 @@ def test_checkpoint_for_another_model_lists_keys(tmp_path):
         TimmBackbone('resnet18', checkpoint=str(path))
 
 
+@pytest.mark.parametrize('name, other', [('hornet_tiny_7x7', 'hornet_small_7x7'), ('overlock_xt', 'overlock_t'),
+                                         ('vig_h_tiny', 'vig_h_small'), ('halonet26t', 'halonet50ts')])
+def test_checkpoint_loads_as_timms_features_only_and_another_size_is_named(tmp_path, name, other):
+    """TimmBackbone's strict loading gives what timm's own ``features_only`` loading gives (the
+    dense-only modules keep their initialisation, the pruned head and norm are no mismatch), and a
+    checkpoint of another size of the family lists the keys that do not fit."""
+    path = tmp_path / f'{name}.pth'
+    torch.save(timm.create_model(name).state_dict(), path)
+    torch.manual_seed(1)
+    bb = TimmBackbone(name, checkpoint=str(path)).eval()
+    torch.manual_seed(1)
+    ref = timm.create_model(name, features_only=True, out_indices=bb.out_indices, pretrained=True,
+                            pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        for o, r in zip(bb(x), ref(x)):
+            torch.testing.assert_close(o, r, rtol=0, atol=0)
+    wrong = tmp_path / f'{other}.pth'
+    torch.save(timm.create_model(other).state_dict(), wrong)
+    with pytest.raises(ValueError, match=rf"'{wrong}' does not match {name}: \d+ (missing key|tensor\(s\) of other shapes)"):
+        TimmBackbone(name, checkpoint=str(wrong))
+
+
 def test_missing_checkpoint_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='nothere.pth'):
         TimmBackbone('resnet18', checkpoint=str(tmp_path / 'nothere.pth'))

@@ -60,7 +60,7 @@ def _runner(work_dir, model=None, max_iters=6, dataset=None, num_workers=0, val_
         train_dataloader=dict(dataset=dataset or _Points(), batch_size=4, num_workers=num_workers,
                               sampler=dict(type='InfiniteSampler', shuffle=True, seed=0),
                               collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        optim_wrapper=kwargs.pop('optim_wrapper', dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9))),
         train_cfg=dict(by_epoch=False, max_iters=max_iters, **({} if val_interval is None else
                                                               dict(val_interval=val_interval))),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),

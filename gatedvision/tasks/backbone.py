@@ -3,12 +3,12 @@
 mmdet, mmseg and gatedvision's own tasks all use it; it serves any timm model, gatedvision's
 backbones included, through ``timm.create_model(..., features_only=True)``.
 """
-import contextlib
 import difflib
 import inspect
 import math
 import os
 import re
+import sys
 from typing import Dict, List, Optional, Sequence, Union
 
 import timm
@@ -20,7 +20,7 @@ from timm.layers import LayerNorm2d
 from torch import nn
 
 import gatedvision  # noqa: F401  (registers gatedvision's models in timm)
-from gatedvision.backbones._helpers import check_checkpoint
+from gatedvision.backbones._helpers import check_checkpoint, prepare_pretrained
 from gatedvision.registry import MODELS
 
 __all__ = ['TimmBackbone', 'check_model_name', 'probe_size_divisor']
@@ -133,14 +133,13 @@ class TimmBackbone(BaseModule):
         self.size_divisor = size_divisor
         del meta
 
-        load = {}
         if checkpoint:
-            load = dict(pretrained=True, pretrained_cfg_overlay=self._checkpoint_source(checkpoint))
-        elif pretrained:
-            load = dict(pretrained=True)
-        with _strict_pretrained_load(model_name, checkpoint):
-            self.model = timm.create_model(
-                model_name, features_only=True, out_indices=out_indices, **load, **model_kwargs)
+            model_kwargs['pretrained_cfg_overlay'] = self._checkpoint_source(checkpoint)
+        if checkpoint or pretrained:
+            prepare_pretrained(model_name, model_kwargs)  # checks the file; names share links' files
+        self.model = timm.create_model(model_name, features_only=True, out_indices=out_indices, **model_kwargs)
+        if checkpoint or pretrained:
+            self._load_pretrained(checkpoint)
 
         self.out_indices = tuple(out_indices)
         self.out_channels: List[int] = list(self.model.feature_info.channels())
@@ -185,6 +184,43 @@ class TimmBackbone(BaseModule):
         check_checkpoint(checkpoint)
         return dict(file=checkpoint, source='')
 
+    def _load_pretrained(self, checkpoint: Optional[str]) -> None:
+        """The pretrained weights, strictly: a FeatureGetterNet's model takes them in place (its
+        pruned head and final norm may be left over); other feature wrappers (timm's FeatureListNet
+        renames modules) get them from the full model they were cut from."""
+        from timm.models._features import FeatureGetterNet
+        if isinstance(self.model, FeatureGetterNet):
+            with torch.device('meta'):
+                whole = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
+            kept = set(self.model.model.state_dict())
+            load_pretrained_strictly(self.model.model, self.model_name, self.in_channels,
+                                     [k for k in whole.state_dict() if k not in kept], checkpoint)
+            return
+        full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
+        load_pretrained_strictly(full, self.model_name, self.in_channels, source=checkpoint)
+        weights, original = full.state_dict(), self._full_model()[1]
+        self.model.load_state_dict({n: weights[original(n)] for n in self.model.state_dict()})
+
+    def _full_model(self):
+        """The full timm model behind ``self.model`` (a FeatureGetterNet's own; else built on the
+        meta device) and ``original``: a name in ``self.model`` -> its name in the full model."""
+        from timm.models._features import FeatureGetterNet
+        if isinstance(self.model, FeatureGetterNet):
+            return self.model.model, lambda name: name[len('model.'):] if name.startswith('model.') else name
+        # FeatureListNet & co. name a top-level Sequential's children 'name_child': map back
+        with torch.device('meta'):
+            full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
+        to_orig = {}
+        for name, child in full.named_children():
+            to_orig[name] = name
+            if isinstance(child, nn.Sequential):
+                to_orig.update({f'{name}_{c}': f'{name}.{c}' for c, _ in child.named_children()})
+
+        def original(name: str) -> str:
+            head, _, rest = name.partition('.')
+            return to_orig.get(head, head) + ('.' + rest if rest else '')
+        return full, original
+
     def _inner_model(self) -> nn.Module:
         """The timm model itself (FeatureGetterNet wraps it as ``.model``)."""
         return getattr(self.model, 'model', self.model)
@@ -193,27 +229,11 @@ class TimmBackbone(BaseModule):
         """``{parameter name (in self.model): group}`` from the model's timm ``group_matcher``:
         0 the stem, then one group per stage (``coarse``) or per block, the heads last; the group
         of the i-th output's module under ``'<outi>'``. None if the model has no matcher."""
-        from timm.models._features import FeatureGetterNet
         from timm.models._manipulate import group_with_matcher
-        if isinstance(self.model, FeatureGetterNet):
-            full, to_orig, strip = self.model.model, {}, 'model.'
-        else:  # FeatureListNet & co. name a top-level Sequential's children 'name_child': map back
-            with torch.device('meta'):
-                full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
-            to_orig, strip = {}, ''
-            for name, child in full.named_children():
-                to_orig[name] = name
-                if isinstance(child, nn.Sequential):
-                    to_orig.update({f'{name}_{c}': f'{name}.{c}' for c, _ in child.named_children()})
+        full, original = self._full_model()
         if not hasattr(full, 'group_matcher'):
             return None
         matcher = full.group_matcher(coarse=coarse)
-
-        def original(name: str) -> str:
-            name = name[len(strip):] if strip and name.startswith(strip) else name
-            head, _, rest = name.partition('.')
-            return to_orig.get(head, head) + ('.' + rest if rest else '')
-
         names = {n: original(n) for n, _ in self.model.named_parameters()}
         info = self.model.feature_info
         outs = {f'<out{i}>': original(info.module_name(j)) for i, j in enumerate(self.out_indices)}
@@ -307,50 +327,57 @@ class TimmBackbone(BaseModule):
         return tuple(outs)
 
 
-@contextlib.contextmanager
-def _strict_pretrained_load(model_name: str, checkpoint: Optional[str]):
-    """Make timm's pretrained loading strict for feature models.
+def _filter_fn(model_name: str):
+    """The checkpoint filter of ``model_name``'s module, by timm's convention ``checkpoint_filter_fn``
+    (every gatedvision family has one; timm's own models without one need none)."""
+    module = sys.modules[timm.models.model_entrypoint(model_name).__module__]
+    return getattr(module, 'checkpoint_filter_fn', None)
 
-    For ``features_only`` timm loads with ``strict=False`` (it drops the classifier) and only logs
+
+def _show(keys: List[str]) -> str:
+    more = f' (and {len(keys) - 8} more)' if len(keys) > 8 else ''
+    return ', '.join(keys[:8]) + more or '-'
+
+
+def load_pretrained_strictly(target: nn.Module, model_name: str, in_chans: int, allowed_unexpected=(),
+                             source: Optional[str] = None) -> None:
+    """Load ``target.pretrained_cfg``'s weights into ``target`` (a full timm model, or the one a
+    ``FeatureGetterNet`` holds) with timm's ``load_pretrained`` (sources, filter, input-channel
+    adaptation) and fail, naming the keys, unless every weight found its place.
+
+    timm itself loads feature models with ``strict=False`` (it drops the classifier) and only logs
     missing and unexpected keys, so a checkpoint of another architecture would load silently and
-    partially. Here every key but the classifier's must match, else a ValueError lists them.
+    partially. Here torch's ``load_state_dict`` post hook receives the keys that did not match: only
+    the classifier's, and ``allowed_unexpected`` (the modules a feature model pruned), may differ.
     """
-    from timm.models import _builder
-    original = _builder.load_pretrained
-
-    def load_pretrained(model, pretrained_cfg=None, *args, **kwargs):
-        results = []
-        load_state_dict = model.load_state_dict
-
-        def capture(state_dict, strict=True, **kw):
-            results.append(load_state_dict(state_dict, strict=False, **kw))
-            return results[-1]
-
-        model.load_state_dict = capture
-        try:
-            original(model, pretrained_cfg, *args, **kwargs)
-        finally:
-            del model.load_state_dict
-        heads = (pretrained_cfg or {}).get('classifier') or ()
-        heads = (heads,) if isinstance(heads, str) else tuple(heads)
-        for r in results:
-            missing = [k for k in r.missing_keys if not k.startswith(tuple(h + '.' for h in heads))]
-            unexpected = [k for k in r.unexpected_keys
-                          if not k.startswith(tuple(h + '.' for h in heads))]
-            if missing or unexpected:
-                def show(keys):
-                    more = f' (and {len(keys) - 8} more)' if len(keys) > 8 else ''
-                    return ', '.join(keys[:8]) + more
-                raise ValueError(
-                    f"checkpoint '{checkpoint or 'pretrained'}' does not match {model_name}: "
-                    f"{len(missing)} missing key(s): {show(missing) or '-'}; "
-                    f"{len(unexpected)} unexpected key(s): {show(unexpected) or '-'}")
-
-    _builder.load_pretrained = load_pretrained
+    cfg = target.pretrained_cfg
+    heads = cfg.get('classifier') or ()
+    heads = tuple(h + '.' for h in ((heads,) if isinstance(heads, str) else heads))
+    seen = []
+    handle = target.register_load_state_dict_post_hook(
+        lambda module, keys: seen.append((list(keys.missing_keys), list(keys.unexpected_keys))))
     try:
-        yield
+        timm.models.load_pretrained(target, pretrained_cfg=cfg, num_classes=0, in_chans=in_chans,
+                                    filter_fn=_filter_fn(model_name), strict=False)
+    except RuntimeError as e:  # torch refuses tensors of other shapes even when not strict
+        if 'size mismatch' not in str(e):
+            raise
+        lines = [ln.strip() for ln in str(e).splitlines() if 'size mismatch' in ln]
+        raise ValueError(f"checkpoint '{source or 'pretrained'}' does not match {model_name}: "
+                         f"{len(lines)} tensor(s) of other shapes: {_show(lines)}") from None
     finally:
-        _builder.load_pretrained = original
+        handle.remove()
+    if not seen:
+        raise ValueError(f"timm found no pretrained weights for {model_name} (its pretrained cfg names no "
+                         f"file, url or hub id): pass checkpoint=PATH")
+    allowed = set(allowed_unexpected)
+    missing = [k for k in seen[-1][0] if not k.startswith(heads)]
+    unexpected = [k for k in seen[-1][1] if not k.startswith(heads) and k not in allowed]
+    if missing or unexpected:
+        raise ValueError(
+            f"checkpoint '{source or 'pretrained'}' does not match {model_name}: "
+            f"{len(missing)} missing key(s): {_show(missing)}; "
+            f"{len(unexpected)} unexpected key(s): {_show(unexpected)}")
 
 
 def _build_norm(cfg: dict, channels: int) -> nn.Module:

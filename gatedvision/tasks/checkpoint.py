@@ -1,17 +1,12 @@
 """Loading checkpoints: mmengine's under torch >= 2.6, and the authors' dense ones (end of file).
 
-mmengine checkpoints under torch >= 2.6, whose ``torch.load`` defaults to
-``weights_only=True``.
-
-mmengine 0.10.7 calls ``torch.load`` without ``weights_only``, and its Runner checkpoints hold a
-few non-tensor objects (the message hub's ``HistoryBuffer`` with its statistics methods, numpy
-arrays and scalars), so ``--resume``, ``load_from`` and ``tools/test.py`` fail with "Weights only
-load failed". Rather than turning the safe unpickler off, every loader mmengine's
-``CheckpointLoader`` dispatches to runs with exactly those types allow-listed: arbitrary pickled
-code in a checkpoint is still refused, and ``torch.load`` elsewhere keeps torch's defaults.
+mmengine 0.10.7 calls ``torch.load`` without ``weights_only``, which torch >= 2.6 turns on, and
+its Runner checkpoints hold a few non-tensor objects (the message hub's ``HistoryBuffer`` with its
+statistics methods, numpy arrays and scalars), so ``--resume``, ``load_from`` and ``tools/test.py``
+would fail with "Weights only load failed". Rather than turning the safe unpickler off, importing
+this module adds exactly those types to torch's allow-list (``torch.serialization.add_safe_globals``,
+torch's extension point for it): arbitrary pickled code in a checkpoint is still refused.
 """
-import functools
-
 import numpy as np
 import torch
 from mmengine.hooks import Hook
@@ -19,8 +14,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 
-__all__ = ['SAFE_GLOBALS', 'load_checkpoint', 'allow_mmengine_checkpoints', 'AuthorsCheckpointHook',
-           'authors_dense_to_ours', 'ours_to_authors_dense', 'is_authors_dense_layout']
+__all__ = ['SAFE_GLOBALS', 'load_checkpoint', 'AuthorsCheckpointHook', 'authors_dense_to_ours',
+           'ours_to_authors_dense', 'is_authors_dense_layout']
 
 
 def _numpy_globals():
@@ -32,37 +27,14 @@ def _numpy_globals():
 
 
 # HistoryBuffer pickles its statistics methods as getattr(HistoryBuffer, 'min'): getattr is
-# needed, and only lets the unpickler reach attributes of the allowed types above.
+# needed. The unpickler calls only allow-listed functions, so what getattr reaches cannot be called.
 SAFE_GLOBALS = [HistoryBuffer, getattr, *_numpy_globals()]
-
-
-def _with_safe_globals(loader):
-    if getattr(loader, '_gatedvision_safe', False):
-        return loader
-
-    @functools.wraps(loader)
-    def load(*args, **kwargs):
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return loader(*args, **kwargs)
-
-    load._gatedvision_safe = True
-    return load
-
-
-def allow_mmengine_checkpoints() -> None:
-    """Wrap every scheme of mmengine's ``CheckpointLoader`` (local, http, ...) so that it reads
-    Runner checkpoints under ``weights_only=True``. Idempotent."""
-    for prefix, loader in list(CheckpointLoader._schemes.items()):
-        CheckpointLoader._schemes[prefix] = _with_safe_globals(loader)
+torch.serialization.add_safe_globals(SAFE_GLOBALS)
 
 
 def load_checkpoint(filename: str, map_location='cpu') -> dict:
     """Read an mmengine checkpoint (any scheme mmengine knows) with the safe unpickler."""
-    allow_mmengine_checkpoints()
     return CheckpointLoader.load_checkpoint(filename, map_location=map_location)
-
-
-allow_mmengine_checkpoints()
 
 
 # --- the authors' dense checkpoints (mmdet 2.x / mmseg 0.x, the authors' own backbone classes) ------

@@ -24,6 +24,7 @@
   under DDP a non-finite loss on any rank stops (or skips on) every rank.
 """
 import contextlib
+import functools
 import glob
 import os
 import os.path as osp
@@ -40,10 +41,11 @@ from mmengine.dist import (all_gather_object, all_reduce, all_reduce_params, bar
 from mmengine.hooks import Hook, SyncBuffersHook
 from mmengine.model import is_model_wrapper, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
+from mmengine.optim import OptimWrapper
 from mmengine.runner import IterBasedTrainLoop, Runner
 
 from gatedvision.backbones._helpers import check_checkpoint, checkpoint_problem
-from gatedvision.registry import RUNNERS
+from gatedvision.registry import OPTIM_WRAPPERS, RUNNERS
 
 _CKPT_NUMBER = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
 
@@ -225,6 +227,71 @@ class _BatchFiles(Hook):
             return RuntimeError(msg)
 
 
+class _NonFiniteGuard:
+    """Mixed into the optimizer wrapper ResilientRunner builds (whatever its class: OptimWrapper,
+    AmpOptimWrapper, AutocastOptimWrapper): an update whose loss is not finite, on any rank of a
+    distributed run, back-propagates zero instead (every rank's gradient all-reduce still happens)
+    and skips the optimizer step; :class:`_NonFiniteHook` then stops training or counts the skip."""
+
+    nonfinite = (False, False)  # (on this rank, on any rank) for the last update
+    _skip_step = False
+
+    def update_params(self, loss, step_kwargs=None, zero_kwargs=None) -> None:
+        here = not bool(torch.isfinite(loss.detach()).all())
+        self.nonfinite = (here, _on_any_rank(here))
+        if self.nonfinite[1]:
+            self._skip_step = True  # the step that ends this accumulation window
+            loss = sum(p.sum() * 0 for g in self.optimizer.param_groups for p in g['params'] if p.requires_grad)
+        super().update_params(loss, step_kwargs, zero_kwargs)
+
+    def step(self, **kwargs) -> None:
+        if self._skip_step:
+            self._skip_step = False
+            return
+        super().step(**kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _guarded(cls: type) -> type:
+    return type(f'Guarded{cls.__name__}', (_NonFiniteGuard, cls), {'__module__': __name__})
+
+
+class _NonFiniteHook(Hook):
+    """After each iteration: the logged loss terms averaged over the ranks of a distributed run (the
+    logs show the whole batch, not rank 0's share); a non-finite loss on any rank stops training
+    (``nonfinite_loss='stop'``), naming the iteration and the terms, or is counted as a skipped
+    update (``'skip'``). The guard in the optimizer wrapper has already kept the weights intact."""
+    priority = 'HIGHEST'  # before the runtime info and logger hooks read the terms, and any saving
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        log_vars = outputs if isinstance(outputs, dict) else {}
+        bad = {k: float(v.detach()) for k, v in log_vars.items()
+               if 'loss' in k and k != 'loss' and torch.is_tensor(v) and not torch.isfinite(v).all()}
+        guard = runner.optim_wrapper if isinstance(runner.optim_wrapper, _NonFiniteGuard) else None
+        total = log_vars.get('loss')
+        here = guard.nonfinite[0] if guard else bool(bad) or (torch.is_tensor(total) and not torch.isfinite(total).all())
+        if is_distributed() and log_vars:
+            averaged, anywhere = _mean_over_ranks(log_vars, here)
+            log_vars.update(averaged)
+        else:
+            anywhere = here
+        if not anywhere:
+            return
+        terms = (', '.join(f'{k}={v}' for k, v in bad.items()) or f'loss={float(total.detach())}') if here else None
+        if is_distributed():
+            terms = '; '.join(f'rank {r}: {t}' for r, t in enumerate(all_gather_object(terms)) if t)
+        if runner.nonfinite_loss == 'stop' or guard is None:  # a wrapper built elsewhere cannot skip
+            raise FloatingPointError(
+                f'non-finite loss at iteration {runner.iter + 1}: {terms}. Training stopped; the '
+                f'checkpoints in {runner.work_dir} are intact (lower the learning rate, or set '
+                f"nonfinite_loss='skip' to skip such updates)")
+        runner.skipped_updates += 1
+        runner.logger.warning(f'iteration {runner.iter + 1}: non-finite loss ({terms}); update '
+                              f'skipped ({runner.skipped_updates} so far)')
+        log_vars.update({k: torch.zeros_like(v) for k, v in log_vars.items()
+                         if torch.is_tensor(v) and not torch.isfinite(v).all()})
+
+
 @RUNNERS.register_module()
 class ResilientRunner(Runner):
     """mmengine's Runner + atomic checkpoints, safe auto-resume, saving on SIGTERM / Ctrl-C and
@@ -333,61 +400,21 @@ class ResilientRunner(Runner):
                 self.logger.info(f'Resuming from {found}')
         super().load_or_resume()
 
-    def _guard_nonfinite(self) -> None:
-        model = self.model.module if is_model_wrapper(self.model) else self.model
-        parse, runner = model.parse_losses, self
-        self.skipped_updates = 0
-
-        def skip_next_step():
-            wrapper = runner.optim_wrapper  # built by now (train() builds it before the loop)
-            if not getattr(wrapper, '_gv_guarded', False):
-                step = wrapper.step
-
-                def guarded_step(**kwargs):
-                    if wrapper._gv_skip:
-                        wrapper._gv_skip = False
-                        return None
-                    return step(**kwargs)
-                wrapper.step, wrapper._gv_guarded = guarded_step, True
-            wrapper._gv_skip = True
-
-        def checked(losses):
-            loss, log_vars = parse(losses)
-            bad = {k: float(v.detach()) for k, v in log_vars.items()
-                   if 'loss' in k and k != 'loss' and torch.is_tensor(v) and not torch.isfinite(v).all()}
-            here = bool(bad) or not torch.isfinite(loss).all()
-            if is_distributed():
-                log_vars, anywhere = _mean_over_ranks(log_vars, here)
-            else:
-                anywhere = here
-            # under DDP every rank learns of it, so all stop (or skip) together instead of waiting
-            # for the stopped rank in the next gradient all-reduce
-            if not anywhere:
-                return loss, log_vars
-            terms = (', '.join(f'{k}={v}' for k, v in bad.items()) or f'loss={float(loss.detach())}') if here else None
-            if is_distributed():
-                terms = '; '.join(f'rank {r}: {t}' for r, t in enumerate(all_gather_object(terms)) if t)
-            if runner.nonfinite_loss == 'stop':
-                raise FloatingPointError(
-                    f'non-finite loss at iteration {runner.iter + 1}: {terms}. Training stopped; the '
-                    f'checkpoints in {runner.work_dir} are intact (lower the learning rate, or set '
-                    f"nonfinite_loss='skip' to skip such updates)")
-            runner.skipped_updates += 1
-            runner.logger.warning(f'iteration {runner.iter + 1}: non-finite loss ({terms}); update '
-                                  f'skipped ({runner.skipped_updates} so far)')
-            skip_next_step()
-            # backward() of this zero gives zero gradients; the optimizer step is skipped as well
-            zero = sum(p.sum() * 0 for p in model.parameters() if p.requires_grad)
-            return zero, {k: (v if torch.isfinite(v).all() else torch.zeros_like(v))
-                          for k, v in log_vars.items()}
-
-        model.parse_losses = checked
+    def build_optim_wrapper(self, optim_wrapper):
+        # the configured wrapper class, with the non-finite loss guard (_NonFiniteGuard) mixed in
+        if isinstance(optim_wrapper, dict) and isinstance(optim_wrapper.get('optimizer'), dict):
+            kind = optim_wrapper.get('type', 'OptimWrapper')
+            cls = OPTIM_WRAPPERS.get(kind) if isinstance(kind, str) else kind
+            if isinstance(cls, type) and issubclass(cls, OptimWrapper) and not issubclass(cls, _NonFiniteGuard):
+                optim_wrapper = dict(optim_wrapper, type=_guarded(cls))
+        return super().build_optim_wrapper(optim_wrapper)
 
     def train(self):
-        self._guard_nonfinite()
+        self.skipped_updates = 0
         hook, batch = _InterruptHook(), _BatchFiles()
         self.register_hook(hook)
         self.register_hook(batch)
+        self.register_hook(_NonFiniteHook())
         if self.distributed and not any(isinstance(h, SyncBuffersHook) for h in self.hooks):
             self.register_hook(SyncBuffersHook())  # every rank validates with the same BN statistics
         previous = {}
