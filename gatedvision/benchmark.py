@@ -200,8 +200,11 @@ class PeakMemory:
         return False
 
 
-def _timed(fn: Callable, device: str, warmup: int, repeats: int) -> list[float]:
-    """Seconds per call of ``repeats`` calls after ``warmup`` untimed ones."""
+def timed(fn: Callable, device: str, warmup: int, repeats: int) -> list[float]:
+    """Seconds per call of ``repeats`` calls after ``warmup`` untimed ones (CUDA synchronised): the
+    one timing loop of the benchmark tools. Not ``torch.utils.benchmark.Timer``: its ``timeit`` runs
+    two untimed calls before every measurement (three times the cost of a one-second model call),
+    and ``blocked_autorange`` reports block means, where the tables need per-call quartiles."""
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     for _ in range(warmup):
         fn()
@@ -225,7 +228,7 @@ def matmul_peak_gmac_s(device: str, amp: bool, warmup: int, repeats: int) -> flo
     g = torch.Generator(device=device).manual_seed(0)
     dtype = torch.bfloat16 if amp else torch.float32
     a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=g) for _ in range(2))
-    times = _timed(lambda: torch.mm(a, b), device, max(warmup, 2), max(repeats, 5))
+    times = timed(lambda: torch.mm(a, b), device, max(warmup, 2), max(repeats, 5))
     return n ** 3 / min(times) / 1e9  # a peak: the fastest call (the median moved by 1.5x between workers)
 
 
@@ -373,7 +376,7 @@ def _measure_mode(model, mode, res, spec, amp):
                 model(x)
     try:
         with PeakMemory(dev) as mem:
-            times = _timed(step, dev, spec.warmup, spec.repeats)
+            times = timed(step, dev, spec.warmup, spec.repeats)
     finally:
         model.eval()
         model.zero_grad(set_to_none=True)

@@ -8,7 +8,9 @@ modules through the parents.
 from mmengine import registry as root
 from mmengine.registry import Registry
 
-_TASKS = ['gatedvision.tasks', 'gatedvision.heads']
+# what a gatedvision-scoped build imports first: the shared engine; a task's own modules are
+# imported by its config (custom_imports), so building one task never imports another's library
+_TASKS = ['gatedvision.engine']
 
 RUNNERS = Registry('runner', parent=root.RUNNERS, locations=_TASKS)
 RUNNER_CONSTRUCTORS = Registry('runner constructor', parent=root.RUNNER_CONSTRUCTORS)

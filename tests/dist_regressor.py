@@ -19,8 +19,8 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
-from gatedvision.tasks.hooks import RandomStateHook
-from gatedvision.tasks.runner import ResilientRunner
+from gatedvision.engine.hooks import RandomStateHook
+from gatedvision.engine.runner import ResilientRunner
 
 
 class Points(Dataset):

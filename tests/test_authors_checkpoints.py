@@ -14,7 +14,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from conftest import run_tool
-from gatedvision.tasks.checkpoint import AuthorsCheckpointHook, is_authors_dense_layout, ours_to_authors_dense
+from gatedvision.engine.checkpoint import AuthorsCheckpointHook, is_authors_dense_layout, ours_to_authors_dense
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
 import convert_checkpoint  # noqa: E402

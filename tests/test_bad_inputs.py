@@ -11,8 +11,8 @@ from mmengine.registry import DefaultScope
 
 from conftest import run_tool
 from gatedvision.tasks import TimmBackbone
-from gatedvision.tasks.config import ConfigError, load_config
-from gatedvision.tasks.transforms import LoadImageFromFile
+from gatedvision.engine.config import ConfigError, load_config
+from gatedvision.engine.transforms import LoadImageFromFile
 
 TOYSEG = 'configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py'
 

@@ -247,7 +247,7 @@ def test_out_norm_ln2d():
         torch.testing.assert_close(o.mean(1), torch.zeros_like(o.mean(1)), atol=1e-4, rtol=0)
 
     # the config checker leaves 'LN2d' (not a registry type) to the backbone, which knows it
-    from gatedvision.tasks.config import load_config
+    from gatedvision.engine.config import load_config
     cfg = load_config('configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py',
                       {'model.backbone.out_norm': dict(type='LN2d')})
     assert cfg.model.backbone.out_norm == dict(type='LN2d')

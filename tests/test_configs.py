@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, MODELS
 
-from gatedvision.tasks.config import ConfigError, load_config
+from gatedvision.engine.config import ConfigError, load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 LEAF_CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.registry import RUNNERS
 
-from gatedvision.tasks.config import load_config
+from gatedvision.engine.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1] / 'configs'
 FAMILIES = ['hornet-t-7x7', 'biformer-s', 'overlock-t', 'vig-h-t', 'vig-t', 'convit-s', 'halonet26t']

@@ -61,7 +61,7 @@ def test_plain_backbone_through_a_simple_pyramid_neck():
     """ConViT (one stride-16 map) feeds the U-Net head through the neck: strides 4/8/16/32 come
     from the neck's scales, and the logits are at the (padded-then-cropped) input size."""
     from mmengine.registry import MODELS, DefaultScope
-    import gatedvision.tasks  # noqa: F401  (registers the model, the bridge and the neck)
+    import gatedvision.tasks.medseg  # noqa: F401  (registers the model, the bridge, the neck and the head)
     with DefaultScope.overwrite_default_scope('gatedvision'):  # the medseg configs' scope (MONAI's loss)
         model = MODELS.build(dict(
             type='MedSegmentor', num_classes=3,

@@ -4,8 +4,8 @@ import torch.nn as nn
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope, MODELS
 
-from gatedvision.tasks.config import load_config
-from gatedvision.tasks.optim import layer_id
+from gatedvision.engine.config import load_config
+from gatedvision.engine.optim import layer_id
 
 
 def _groups(config):
@@ -53,7 +53,7 @@ def test_hornet_detection_layer_wise_decay():
 def test_layer_id_rules_and_errors():
     assert layer_id('backbone.model.stages.2.30.x.weight', 12, 'layer_wise') == 11  # capped
     assert layer_id('neck.stages.0.0.weight', 12, 'layer_wise') == 13  # not the backbone
-    from gatedvision.tasks.optim import LayerDecayOptimWrapperConstructor
+    from gatedvision.engine.optim import LayerDecayOptimWrapperConstructor
     with pytest.raises(ValueError, match='paramwise_cfg needs decay_rate and num_layers'):
         LayerDecayOptimWrapperConstructor(
             dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),

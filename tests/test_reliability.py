@@ -15,9 +15,9 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
-from gatedvision.tasks.checkpoint import load_checkpoint
-from gatedvision.tasks.hooks import RandomStateHook
-from gatedvision.tasks.runner import (ResilientRunner, find_resumable_checkpoint,
+from gatedvision.engine.checkpoint import load_checkpoint
+from gatedvision.engine.hooks import RandomStateHook
+from gatedvision.engine.runner import (ResilientRunner, find_resumable_checkpoint,
                                       is_complete_checkpoint)
 
 
@@ -151,7 +151,7 @@ def test_resume_from_a_truncated_file_falls_back_and_load_from_names_it(tmp_path
 
 _SAVER = textwrap.dedent('''
     import sys, torch
-    from gatedvision.tasks.runner import atomic_torch_save
+    from gatedvision.engine.runner import atomic_torch_save
     path, atomic = sys.argv[1], sys.argv[2] == '1'
     save = atomic_torch_save if atomic else torch.save
     big = torch.ones(64 * 2**20)  # 256 MiB

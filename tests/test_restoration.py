@@ -13,8 +13,8 @@ from conftest import run_tool
 from gatedvision.registry import MODELS, TRANSFORMS
 from gatedvision.tasks.restoration import (PSNR, SSIM, PairedImageDataset, make_toy_restore,
                                            tiled_inference)
-from gatedvision.tasks.restoration.data import read_rgb
-from gatedvision.tasks.restoration.metrics import prepare, psnr
+from gatedvision.tasks.restoration.dataset import read_rgb
+from gatedvision.tasks.restoration.metric import prepare, psnr
 
 TOY = 'configs/restore/nafdec_hornet-t-7x7_1xb8-300i_toyrestore-sigma25.py'
 
@@ -79,7 +79,7 @@ def test_tiled_equals_whole_for_a_fully_convolutional_model():
 
 
 def test_tiled_backbone_restorer_has_no_seams():
-    from gatedvision.tasks.config import load_config
+    from gatedvision.engine.config import load_config
     cfg = load_config(TOY)
     cfg.model.test_cfg = dict(tile=96, tile_overlap=32)
     with DefaultScope.overwrite_default_scope('gatedvision'):

@@ -6,12 +6,13 @@ agrees with the torch path (the prepared GPU check).
     python tools/benchmark_gla.py --device cuda     # GPU check: fla vs torch, then timings
 """
 import argparse
+import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
+from gatedvision.benchmark import timed
 from gatedvision.ops.gla import gla, gla_recurrent
 
 # (B, T, H, K, V): ViG-T at 224 (8 images x 2 directions), wider heads, a 56x56 map
@@ -24,20 +25,6 @@ def inputs(shape, device, requires_grad=False):
     v = torch.randn(b, t, h, dv, device=device)
     g = F.logsigmoid(torch.randn(b, t, h, dk, device=device)) / 16  # ViG's gates
     return [x.requires_grad_(requires_grad) for x in (q, k, v, g)]
-
-
-def timed(fn, device, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2] * 1e3
 
 
 def main():
@@ -71,9 +58,10 @@ def main():
     for shape in SHAPES:
         for name, fn in impls.items():
             x = inputs(shape, args.device)
-            fwd = timed(lambda fn=fn, x=x: fn(*x), args.device, args.repeats)
+            fwd = 1e3 * statistics.median(timed(lambda fn=fn, x=x: fn(*x), args.device, 1, args.repeats))
             xg = inputs(shape, args.device, requires_grad=True)
-            bwd = timed(lambda fn=fn, xg=xg: fn(*xg).sum().backward(), args.device, args.repeats)
+            bwd = 1e3 * statistics.median(timed(lambda fn=fn, xg=xg: fn(*xg).sum().backward(), args.device, 1,
+                                                args.repeats))
             print(f'| {shape} | {name} | {fwd:.1f} | {bwd:.1f} |', flush=True)
 
 

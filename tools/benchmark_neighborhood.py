@@ -11,13 +11,14 @@ Each CPU measurement runs in a fresh process so that its peak RSS is its own; on
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
+from gatedvision.benchmark import timed
 from gatedvision.ops.neighborhood import na2d_av
 
 
@@ -50,18 +51,12 @@ def run_one(impl: str, size: int, k: int, device: str, batch: int, groups: int, 
         base = torch.cuda.memory_allocated()
     else:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
+    times = timed(step, device, 0, repeats)
     if device == 'cuda':
         peak = torch.cuda.max_memory_allocated() - base
     else:  # the warm-up already reached the peak; RSS high-water mark minus the inputs
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - _inputs_rss
-    return dict(impl=impl, size=size, k=k, ms=sorted(times)[len(times) // 2] * 1e3,
+    return dict(impl=impl, size=size, k=k, ms=statistics.median(times) * 1e3,
                 peak_mib=max(peak, 0) / 2 ** 20)
 
 

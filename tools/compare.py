@@ -113,7 +113,7 @@ def backbone_tag(family: str) -> str:
 
 def family_model(tag: str) -> dict:
     """The backbone (and neck, head input channels) a family's full segmentation config gives."""
-    from gatedvision.tasks.config import load_config
+    from gatedvision.engine.config import load_config
     if tag in BASELINES:
         return dict(backbone=dict(BASELINES[tag]))
     path = ROOT / TASKS['seg'].full.format(tag)
@@ -144,7 +144,7 @@ def cell_overrides(tag: str, task: str, base: str, toy: bool = True, init: Optio
     channels its neck and heads need. Toy cells train without drop path (a short run) from scratch,
     or from the backbone weights in ``init``; full cells start from the pretrained weights, as the
     papers do."""
-    from gatedvision.tasks.config import load_config
+    from gatedvision.engine.config import load_config
     fam = family_model(tag)
     backbone = {k: v for k, v in fam['backbone'].items() if not toy or k not in _RECIPE_KEYS}
     backbone.update(_delete_=True)
@@ -192,7 +192,7 @@ def pretrained_backbone(source_dir: Path, cell_dir: Path, backbone: dict) -> Pat
     import torch
     from mmengine.registry import MODELS
     from timm.models import adapt_input_conv
-    from gatedvision.tasks.runner import find_resumable_checkpoint
+    from gatedvision.engine.runner import find_resumable_checkpoint
     ckpt = find_resumable_checkpoint(str(source_dir))
     if ckpt is None:
         raise FileNotFoundError(f'no complete checkpoint in {source_dir}')

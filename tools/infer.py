@@ -12,7 +12,7 @@ from mmengine.registry import INFERENCERS, DefaultScope
 from mmengine.runner.amp import autocast
 
 from gatedvision.backbones._helpers import checkpoint_problem
-from gatedvision.tasks.config import load_config
+from gatedvision.engine.config import load_config
 
 
 def parse_args():

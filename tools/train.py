@@ -10,7 +10,7 @@ from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from gatedvision.tasks.config import load_config
+from gatedvision.engine.config import load_config
 
 
 def parse_args():

@@ -14,5 +14,6 @@ load_from = None
 runner_type = 'gatedvision.ResilientRunner'
 nonfinite_loss = 'stop'  # or 'skip': skip updates whose loss is NaN / Inf
 resume = False
-# registers gatedvision's modules and makes torch.load accept mmengine checkpoints
-custom_imports = dict(imports=['gatedvision.tasks'], allow_failed_imports=False)
+# registers the shared engine and makes torch.load accept mmengine checkpoints; each task's
+# runtime (runtimes/<task>.py) adds its own package
+custom_imports = dict(imports=['gatedvision.engine'], allow_failed_imports=False)

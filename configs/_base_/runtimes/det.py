@@ -11,3 +11,5 @@ default_hooks = dict(
 log_processor = dict(by_epoch=True)
 # tools/infer.py: mmdet's / mmseg's inferencer for users' own images
 inferencer = dict(type='gatedvision.DetInferencer')
+# the engine and this task's modules (and only this task's library: mmdet)
+custom_imports = dict(imports=['gatedvision.engine', 'gatedvision.tasks.detection'], allow_failed_imports=False)

@@ -6,3 +6,5 @@ default_hooks = dict(
     visualization=dict(type='RestorationVisualizationHook'))
 # tools/infer.py: restore your own pictures (tiled when large)
 inferencer = dict(type='gatedvision.RestorationInferencer')
+# the engine and this task's modules (restoration needs no library beyond mmengine)
+custom_imports = dict(imports=['gatedvision.engine', 'gatedvision.tasks.restoration'], allow_failed_imports=False)

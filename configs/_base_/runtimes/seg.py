@@ -11,3 +11,5 @@ default_hooks = dict(
 tta_model = dict(type='SegTTAModel')
 # tools/infer.py: mmdet's / mmseg's inferencer for users' own images
 inferencer = dict(type='gatedvision.SegInferencer')
+# the engine and this task's modules (and only this task's library: mmseg)
+custom_imports = dict(imports=['gatedvision.engine', 'gatedvision.tasks.segmentation'], allow_failed_imports=False)

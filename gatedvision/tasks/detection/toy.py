@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..segmentation.toy import paint_shapes
-from ..utils import build_once, cache_dir
+from gatedvision.engine.utils import build_once, cache_dir
+from gatedvision.tasks.shapes import paint_shapes
 
 CLASSES = ('disc', 'square', 'triangle', 'ring')
 PALETTE = [(220, 20, 60), (0, 200, 80), (30, 90, 230), (250, 200, 0)]

@@ -11,7 +11,7 @@ from mmengine.structures import BaseDataElement
 from torch.utils.data import Dataset
 
 from gatedvision.registry import DATASETS
-from ..utils import build_once, cache_dir
+from gatedvision.engine.utils import build_once, cache_dir
 from .io import Case, default_split, load_case, normalize, read_dataset
 from .model import stack_slices
 from .toy import make_toy_medseg

@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from ..utils import build_once, cache_dir
+from gatedvision.engine.utils import build_once, cache_dir
 
 __all__ = ['make_toy_medseg', 'LABELS']
 

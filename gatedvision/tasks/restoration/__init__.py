@@ -1,9 +1,10 @@
 """Image restoration (denoising, deblurring, deraining) on mmengine, in the ``gatedvision`` scope."""
-from .data import (Degrade, ImageFolderDataset, LoadImagePair, PackRestorationInputs, PairedAlbu,
+from .dataset import (Degrade, ImageFolderDataset, LoadImagePair, PackRestorationInputs, PairedAlbu,
                    PairedImageDataset, ToyRestoreDataset, make_toy_restore)
-from .metrics import PSNR, SSIM
+from .metric import PSNR, SSIM
 from .model import CharbonnierLoss, L1Loss, PSNRLoss, Restorer, tiled_inference
-from .vis import RestorationInferencer, RestorationVisualizationHook
+from .hooks import RestorationVisualizationHook
+from .inferencer import RestorationInferencer
 
 __all__ = ['Degrade', 'ImageFolderDataset', 'LoadImagePair', 'PackRestorationInputs', 'PairedAlbu',
            'PairedImageDataset', 'ToyRestoreDataset', 'make_toy_restore', 'PSNR', 'SSIM',

@@ -17,8 +17,8 @@ from mmengine.dataset import BaseDataset
 from mmengine.structures import BaseDataElement
 
 from gatedvision.registry import DATASETS, TRANSFORMS
-from gatedvision.tasks.transforms import _build
-from gatedvision.tasks.utils import build_once, cache_dir
+from gatedvision.engine.transforms import _build
+from gatedvision.engine.utils import build_once, cache_dir
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 

@@ -40,7 +40,7 @@ def load_checkpoint(filename: str, map_location='cpu') -> dict:
 # --- the authors' dense checkpoints (mmdet 2.x / mmseg 0.x, the authors' own backbone classes) ------
 
 def _timm_backbone(model):
-    from gatedvision.tasks.backbone import TimmBackbone
+    from gatedvision.engine.bridge import TimmBackbone
     backbone = getattr(model, 'backbone', None)
     return backbone if isinstance(backbone, TimmBackbone) else None
 

@@ -310,7 +310,7 @@ class ResilientRunner(Runner):
 
     def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
         super().register_hooks(default_hooks, custom_hooks)
-        from gatedvision.tasks.checkpoint import AuthorsCheckpointHook
+        from gatedvision.engine.checkpoint import AuthorsCheckpointHook
         self.register_hook(AuthorsCheckpointHook())  # the authors' dense checkpoints load as they are
 
     def build_visualizer(self, visualizer=None):
@@ -359,7 +359,7 @@ class ResilientRunner(Runner):
         # called by every rank; rank 0 writes. Each rank's random states go into the checkpoint
         # (RandomStateHook restores each rank's own on --resume)
         if is_distributed():
-            from gatedvision.tasks.hooks import RandomStateHook
+            from gatedvision.engine.hooks import RandomStateHook
             # BatchNorm running statistics differ per rank (no SyncBN on the CPU; broadcast_buffers
             # is off): the checkpoint, and the validation after it, get their mean over the ranks
             all_reduce_params(self.model.buffers(), op='mean')

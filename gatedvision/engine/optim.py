@@ -104,7 +104,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         """Depth of every parameter from the group_matcher of each TimmBackbone inside ``module``:
         the backbone's groups are depths 0..n (the deepest scaled by ``decay_rate``); parameters
         outside a backbone get n + 1, the base lr."""
-        from gatedvision.tasks.backbone import TimmBackbone
+        from gatedvision.engine.bridge import TimmBackbone
         depths, num_layers = {}, 0
         for mname, m in module.named_modules(prefix=prefix):
             if not isinstance(m, TimmBackbone):
