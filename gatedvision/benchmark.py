@@ -64,9 +64,9 @@ import torch.nn.functional as F
 from torch.utils import flop_counter
 
 import gatedvision  # noqa: F401  (registers gatedvision's models)
-from gatedvision.ops.gla import bidirectional_gla
+from gatedvision.ops.linear_attention import bidirectional_gla
 from gatedvision.ops.neighborhood import na2d_av
-from gatedvision.ops.routed_attention import routed_attention
+from gatedvision.ops.routing import routed_attention
 from gatedvision.ops.switch import KERNELS, Kernel, use_backend
 
 __all__ = ['SWITCHES', 'BenchSpec', 'KernelSwitch', 'PeakMemory', 'count_macs', 'measure_model',

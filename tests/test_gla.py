@@ -1,11 +1,11 @@
-"""gatedvision.ops.gla: the chunked torch form against the token-by-token recurrence."""
+"""gatedvision.ops.gla (module ops.linear_attention): the chunked torch form against the token-by-token recurrence."""
 import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from gatedvision.ops.gla import bidirectional_gla, gla, gla_recurrent
+from gatedvision.ops.linear_attention import bidirectional_gla, gla, gla_recurrent
 
 
 def _inputs(b, t, h, dk, dv, strength, dtype=torch.float32, seed=0):
@@ -60,7 +60,7 @@ def test_bidirectional_is_the_mean_of_both_scans(t, strength, head_first):
 
 
 def test_the_factorised_path_takes_weak_gates_and_declines_strong_ones():
-    G = sys.modules['gatedvision.ops.gla']
+    G = sys.modules['gatedvision.ops.linear_attention']
     for strength, taken in (('weak', True), ('strong', False)):
         q, k, v, g = (x.transpose(1, 2) for x in _inputs(1, 100, 2, 8, 8, strength))
         assert (G._factorised(q, k, v, g, g, 8 ** -0.5) is not None) == taken
@@ -103,7 +103,7 @@ def test_fla_matches_torch_on_cuda():
 
 
 def test_segments_hand_the_state_on(monkeypatch):
-    G = sys.modules['gatedvision.ops.gla']  # the package attribute is the function
+    G = sys.modules['gatedvision.ops.linear_attention']
     q, k, v, g = _inputs(1, 150, 2, 8, 8, 'strong')
     whole = gla(q, k, v, g, reverse=True, backend='torch')[0]
     monkeypatch.setattr(G, '_SEGMENT', 64)

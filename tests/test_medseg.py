@@ -286,3 +286,27 @@ def test_infer_writes_nifti_with_the_original_affine(trained, tmp_path):
 def test_configs_name_real_files():
     for cfg in Path(__file__).resolve().parents[1].glob('configs/medseg/*.py'):
         assert re.match(r'^agunet_[\w.-]+_1xb\d+-\d+[ki]_[\w.-]+\.py$', cfg.name), cfg.name
+
+
+def test_msd_task_folder_is_read_and_a_missing_label_named(tmp_path):
+    """The MSD layout (``TaskXX_Name``): ``dataset.json``'s ``training`` list, ``./``-relative paths."""
+    root = tmp_path / 'Task09_Toy'
+    (root / 'imagesTr').mkdir(parents=True)
+    (root / 'labelsTr').mkdir()
+    training = []
+    for name in ('toy_001', 'toy_002'):
+        img = np.random.default_rng(0).normal(size=(8, 9, 10)).astype(np.float32)
+        nib.save(nib.Nifti1Image(img, np.eye(4)), root / 'imagesTr' / f'{name}.nii.gz')
+        nib.save(nib.Nifti1Image((img > 1).astype(np.uint8), np.eye(4)), root / 'labelsTr' / f'{name}.nii.gz')
+        training.append({'image': f'./imagesTr/{name}.nii.gz', 'label': f'./labelsTr/{name}.nii.gz'})
+    meta = dict(name='Toy', modality={'0': 'MRI'}, labels={'0': 'background', '1': 'blob'},
+                numTraining=2, training=training, test=[])
+    (root / 'dataset.json').write_text(json.dumps(meta))
+    info = read_dataset(root)
+    assert [c.name for c in info.cases] == ['toy_001', 'toy_002']
+    assert info.cases[0].images == [root / 'imagesTr' / 'toy_001.nii.gz']
+    assert info.cases[1].label == root / 'labelsTr' / 'toy_002.nii.gz'
+    assert info.channel_names == ['MRI'] and info.class_names == ['background', 'blob']
+    (root / 'labelsTr' / 'toy_002.nii.gz').unlink()
+    with pytest.raises(ValueError, match="case 'toy_002': label file .*toy_002.nii.gz is missing"):
+        read_dataset(root)

@@ -1,8 +1,8 @@
-"""gatedvision.ops.routed_attention against the original gather-everything formulation."""
+"""gatedvision.ops.routed_attention (module ops.routing) against the original gather-everything formulation."""
 import pytest
 import torch
 
-from gatedvision.ops.routed_attention import routed_attention, routed_attention_reference
+from gatedvision.ops.routing import routed_attention, routed_attention_reference
 
 
 @pytest.mark.parametrize('n, r, heads, t, dk, dv, topk', [
@@ -27,7 +27,7 @@ def test_matches_reference_with_gradients(n, r, heads, t, dk, dv, topk, chunk_by
 
 def test_switch_selects_the_reference(monkeypatch):
     import sys
-    ra = sys.modules['gatedvision.ops.routed_attention']  # the package attribute is the function
+    ra = sys.modules['gatedvision.ops.routing']
     calls = []
     monkeypatch.setattr(ra, 'routed_attention_reference', lambda *a: calls.append(a) or a[0])
     monkeypatch.setenv('GATEDVISION_ROUTED_ATTN', 'reference')

@@ -42,7 +42,7 @@ def test_bad_names_are_errors_naming_where(monkeypatch):
 
 def test_routed_attention_takes_a_backend_argument(monkeypatch):
     import sys
-    ra = sys.modules['gatedvision.ops.routed_attention']
+    ra = sys.modules['gatedvision.ops.routing']
     calls = []
     monkeypatch.setattr(ra, 'routed_attention_reference', lambda *a: calls.append(a) or a[0])
     q = torch.randn(1, 4, 1, 2, 8)
@@ -52,3 +52,11 @@ def test_routed_attention_takes_a_backend_argument(monkeypatch):
     assert not calls
     routed_attention(q, q, q, idx, 1.0)
     assert len(calls) == 1
+
+
+def test_no_function_shadows_a_module():
+    """``gatedvision.ops.gla`` is the function; its module has a name of its own (and so on)."""
+    import importlib.util
+    import gatedvision.ops as ops
+    shadowing = [name for name in ops.__all__ if importlib.util.find_spec(f'gatedvision.ops.{name}') is not None]
+    assert not shadowing, shadowing

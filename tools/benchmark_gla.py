@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from gatedvision.benchmark import timed
-from gatedvision.ops.gla import gla, gla_recurrent
+from gatedvision.ops.linear_attention import gla, gla_recurrent
 
 # (B, T, H, K, V): ViG-T at 224 (8 images x 2 directions), wider heads, a 56x56 map
 SHAPES = [(16, 196, 3, 32, 64), (16, 196, 12, 32, 64), (2, 3136, 3, 32, 64)]

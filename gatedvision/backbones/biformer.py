@@ -11,7 +11,7 @@ Differences from the original code, none of which changes outputs: every input s
 attention pads each map to a multiple of ``n_win`` and crops back, as the original's dense
 ``auto_pad`` does), ``n_win`` is a constructor argument (dense tasks use 16 for detection and 8 for
 segmentation), and the token attention runs chunked over query regions with a fused kernel
-(:mod:`gatedvision.ops.routed_attention`) instead of materialising ``topk`` copies of the keys and
+(:mod:`gatedvision.ops.routing`) instead of materialising ``topk`` copies of the keys and
 values and the full attention matrix.
 """
 from typing import List, Optional, Sequence, Union
@@ -23,7 +23,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from gatedvision.ops.routed_attention import routed_attention
+from gatedvision.ops.routing import routed_attention
 from ._helpers import add_missing, check_image_input, is_other_head, prepare_pretrained, run_blocks, unwrap_state_dict
 
 __all__ = ['BiFormer']

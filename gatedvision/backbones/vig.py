@@ -32,7 +32,7 @@ from timm.models._features import feature_take_indices
 from timm.models._manipulate import MATCH_PREV_GROUP
 from torch import nn
 
-from gatedvision.ops.gla import bidirectional_gla
+from gatedvision.ops.linear_attention import bidirectional_gla
 from ._helpers import add_missing, check_image_input, is_other_head, prepare_pretrained, run_blocks, unwrap_state_dict
 
 __all__ = ['ViG', 'HierViG']

@@ -23,6 +23,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import nibabel as nib
 import numpy as np
+from monai.data import load_decathlon_datalist
+from monai.transforms import NormalizeIntensity
 from nibabel import orientations as nio
 
 __all__ = ['Case', 'DatasetInfo', 'read_dataset', 'default_split', 'load_case', 'to_canonical',
@@ -146,8 +148,9 @@ def _read_msd(root: Path, meta: dict) -> DatasetInfo:
     modality = meta.get('modality') or meta.get('channel_names') or {'0': 'unknown'}
     channels = [modality[k] for k in sorted(modality, key=int)]
     cases = []
-    for entry in meta['training']:
-        image, label = root / entry['image'], root / entry['label']
+    # MONAI's reader of the MSD list (paths resolved against the task folder); the checks are ours
+    for entry in load_decathlon_datalist(str(root / 'dataset.json'), True, 'training', str(root)):
+        image, label = Path(entry['image']), Path(entry['label'])
         name = re.sub(r'\.nii(\.gz)?$', '', image.name)
         if not image.is_file():
             _fail(root, f"case '{name}': image file {image} is missing")
@@ -269,18 +272,14 @@ def normalize(image: np.ndarray, scheme: Union[str, dict] = 'zscore',
             raise ValueError(f"unknown normalisation '{kind}': use 'zscore', 'percentile', "
                              f"'auto' or 'none'")
         nonzero = cfg.get('nonzero', True)
+        chan = chan.astype(np.float32)
         mask = chan != 0 if nonzero else np.ones(chan.shape, bool)
-        if not mask.any():
-            mask = np.ones(chan.shape, bool)
-        values = chan[mask]
-        if k == 'percentile':
-            lo, hi = np.percentile(values, [cfg.get('lower', 0.5), cfg.get('upper', 99.5)])
-            chan = np.clip(chan, lo, hi)
-            values = chan[mask]
-        mean, std = float(values.mean()), float(values.std())
-        out[c] = (chan - mean) / max(std, 1e-8)
-        if nonzero:
-            out[c][~mask] = 0  # keep the background at the value padding uses
+        if k == 'percentile' and mask.any():
+            # percentiles of the foreground only: MONAI's ClipIntensityPercentiles takes every voxel
+            lo, hi = np.percentile(chan[mask], [cfg.get('lower', 0.5), cfg.get('upper', 99.5)])
+            chan = np.where(mask, np.clip(chan, lo, hi), 0)
+        # MONAI's z-score over the nonzero voxels; the background stays 0, the value padding uses
+        out[c] = NormalizeIntensity(nonzero=nonzero)(chan[None])[0]
     return out
 
 

@@ -47,20 +47,20 @@ def deep_supervision_loss(outputs: Sequence[torch.Tensor], target: torch.Tensor,
                           weights: Sequence[float]) -> Dict[str, torch.Tensor]:
     """``sum_i w_i * loss_fn(outputs[i], target_i) / sum_i w_i`` as one loss term per output.
 
-    ``target`` (N, H, W) is downsampled to each output's size by nearest neighbour (as AGUNet and
-    nnU-Net supervise the coarse outputs) and passed as (N, 1, h, w). Keys are ``loss_s{stride}``;
-    their sum is the total loss.
+    Each term is MONAI's ``DeepSupervisionLoss.get_loss``: ``target`` (N, H, W), passed as
+    (N, 1, h, w), is downsampled to each output's size by nearest neighbour (as AGUNet and nnU-Net
+    supervise the coarse outputs). Not its ``forward``, which returns only the sum: here the terms
+    are logged apart (keys ``loss_s{stride}``, their sum the total), normalised by the weights' sum.
     """
     if len(weights) != len(outputs):
         raise ValueError(f'{len(outputs)} outputs but {len(weights)} deep-supervision weights')
+    supervision = monai.losses.DeepSupervisionLoss(loss_fn, weights=[float(w) for w in weights])
+    weights = supervision.get_weights(len(outputs))
     total = float(sum(weights))
     losses = {}
     for out, w in zip(outputs, weights):
-        t = target[:, None].float()
-        if t.shape[-2:] != out.shape[-2:]:
-            t = F.interpolate(t, size=out.shape[-2:], mode='nearest')
         stride = 2 ** round(math.log2(target.shape[-1] / out.shape[-1]))
-        losses[f'loss_s{stride}'] = loss_fn(out, t.long()) * (w / total)
+        losses[f'loss_s{stride}'] = supervision.get_loss(out.float(), target[:, None].float()) * (w / total)
     return losses
 
 
