@@ -97,3 +97,30 @@ def test_convnext_rule_refuses_another_layout():
             type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3),
             constructor='gatedvision.LayerDecayOptimWrapperConstructor',
             paramwise_cfg=dict(decay_rate=0.8, decay_type='layer_wise', num_layers=12)))
+
+
+@pytest.mark.parametrize('name', ['hornet_tiny_7x7', 'vig_h_tiny', 'overlock_xt', 'convit_tiny_dense', 'biformer_tiny'])
+def test_block_wise_scales_are_timms_layer_decay(name):
+    """decay_type='block_wise' gives every backbone parameter the scale timm's
+    ``param_groups_layer_decay`` gives it in the classification model (dense-only output norms join
+    their block; they add no depth), and a module outside the backbone the base learning rate."""
+    import timm
+    from timm.optim import param_groups_layer_decay
+
+    from gatedvision.engine import TimmBackbone
+    model = nn.Module()
+    model.backbone, model.neck = TimmBackbone(name), nn.Conv2d(3, 3, 1)
+    wrapper = build_optim_wrapper(model, dict(
+        optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
+        constructor='gatedvision.LayerDecayOptimWrapperConstructor',
+        paramwise_cfg=dict(decay_rate=0.9, decay_type='block_wise')))
+    ours = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    full = timm.create_model(name)
+    names = {id(p): n for n, p in full.named_parameters()}
+    timms = {names[id(p)]: g['lr_scale'] for g in param_groups_layer_decay(full, layer_decay=0.9) for p in g['params']}
+    _, original = model.backbone._full_model()
+    shared = [(ours[id(p)], timms[original(n)]) for n, p in model.backbone.model.named_parameters()
+              if original(n) in timms]
+    assert len(shared) > 0.95 * len(list(model.backbone.parameters()))
+    assert max(abs(a - b) for a, b in shared) < 1e-12
+    assert ours[id(model.neck.weight)] == 1.0

@@ -416,12 +416,22 @@ class OverLoCK(nn.Module):
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False):
         """Stem (``patch_embed1``), then the four stages in the order they run (``_RUN_ORDER``);
-        fine groups: each block, embedding and norm on its own. The heads come last."""
+        fine groups: each block and embedding on its own. The dense model's output norms and context
+        projection join the block before them, so that block-wise depths are the classification
+        model's (as timm's ``param_groups_layer_decay`` counts them). The heads come last."""
+        def last_block(pos: int):
+            while _RUN_ORDER[pos][0].startswith(('extra_norm', 'h_proj')):
+                pos -= 1
+            module = _RUN_ORDER[pos][0]
+            return (pos, len(getattr(self, module)) - 1 if module.startswith(('blocks', 'sub_blocks')) else 0)
+
         def ordinal(name: str):
             for pos, (module, stage) in enumerate(_RUN_ORDER):
                 if name == module or name.startswith(module + '.'):
                     if coarse:
                         return (stage,)
+                    if module.startswith(('extra_norm', 'h_proj')):
+                        return last_block(pos)
                     index = name[len(module) + 1:].split('.')[0]
                     return (pos, int(index) if index.isdigit() and module.startswith(('blocks', 'sub_blocks')) else 0)
             return (float('inf'),)  # aux_head, head
