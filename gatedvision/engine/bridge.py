@@ -327,7 +327,7 @@ class TimmBackbone(BaseModule):
         return tuple(outs)
 
 
-def _filter_fn(model_name: str):
+def checkpoint_filter(model_name: str):
     """The checkpoint filter of ``model_name``'s module, by timm's convention ``checkpoint_filter_fn``
     (every gatedvision family has one; timm's own models without one need none)."""
     module = sys.modules[timm.models.model_entrypoint(model_name).__module__]
@@ -358,7 +358,7 @@ def load_pretrained_strictly(target: nn.Module, model_name: str, in_chans: int, 
         lambda module, keys: seen.append((list(keys.missing_keys), list(keys.unexpected_keys))))
     try:
         timm.models.load_pretrained(target, pretrained_cfg=cfg, num_classes=0, in_chans=in_chans,
-                                    filter_fn=_filter_fn(model_name), strict=False)
+                                    filter_fn=checkpoint_filter(model_name), strict=False)
     except RuntimeError as e:  # torch refuses tensors of other shapes even when not strict
         if 'size mismatch' not in str(e):
             raise

@@ -75,13 +75,13 @@ def authors_dense_to_ours(state_dict: dict, model):
     Returns (state dict in ``model``'s names, report) where the report lists by name the authors'
     tensors the mapping did not use (``unused``) and the tensors of ours it had to fill in itself
     because the file lacks them (``filled``); both are empty for a checkpoint of the same model."""
-    import sys
+    from gatedvision.engine.bridge import checkpoint_filter
     backbone = _timm_backbone(model)
     inner = backbone._inner_model()
     prefix = _inner_prefix(model, backbone)
     src = {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
     rest = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
-    filter_fn = getattr(sys.modules[type(inner).__module__], 'checkpoint_filter_fn', None)
+    filter_fn = checkpoint_filter(backbone.model_name)
     mapped = filter_fn(dict(src), inner) if filter_fn is not None else dict(src)
     # which of the authors' tensors ended up where: by storage (the filters rename and view, or clone
     # fill-ins such as identity norms the file lacks)
