@@ -198,18 +198,19 @@ class TimmBackbone(BaseModule):
             return
         full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
         load_pretrained_strictly(full, self.model_name, self.in_channels, source=checkpoint)
-        weights, original = full.state_dict(), self._full_model()[1]
+        weights, original = full.state_dict(), self._full_model(full)[1]  # its names, no second build
         self.model.load_state_dict({n: weights[original(n)] for n in self.model.state_dict()})
 
-    def _full_model(self):
-        """The full timm model behind ``self.model`` (a FeatureGetterNet's own; else built on the
-        meta device) and ``original``: a name in ``self.model`` -> its name in the full model."""
+    def _full_model(self, full: Optional[nn.Module] = None):
+        """The full timm model behind ``self.model`` (a FeatureGetterNet's own; else ``full``, or
+        one built on the meta device) and ``original``: a name in ``self.model`` -> its name there."""
         from timm.models._features import FeatureGetterNet
         if isinstance(self.model, FeatureGetterNet):
             return self.model.model, lambda name: name[len('model.'):] if name.startswith('model.') else name
+        if full is None:
+            with torch.device('meta'):
+                full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
         # FeatureListNet & co. name a top-level Sequential's children 'name_child': map back
-        with torch.device('meta'):
-            full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
         to_orig = {}
         for name, child in full.named_children():
             to_orig[name] = name
