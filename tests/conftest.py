@@ -36,11 +36,45 @@ def root() -> Path:
     return ROOT
 
 
-def run_tool(tool: str, *args: str, cwd=None):
+def run_tool(tool: str, *args: str, cwd=None, env=None):
     """Run tools/<tool>.py in a subprocess, as a user would; returns the CompletedProcess."""
     import subprocess
     return subprocess.run([sys.executable, str(ROOT / 'tools' / f'{tool}.py'), *map(str, args)],
-                          cwd=cwd or ROOT, capture_output=True, text=True, timeout=900)
+                          cwd=cwd or ROOT, capture_output=True, text=True, timeout=900, env=env)
+
+
+_NO_NETWORK = """
+import socket
+
+def _unreachable(*args, **kwargs):
+    raise socket.gaierror(-2, 'Name or service not known')
+
+_connect = socket.socket.connect
+
+def _local_only(self, address):  # Unix sockets (data loader workers) still connect
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _unreachable()
+    return _connect(self, address)
+
+socket.getaddrinfo = _unreachable
+socket.create_connection = _unreachable
+socket.socket.connect = _local_only
+"""
+
+
+@pytest.fixture
+def offline(tmp_path_factory) -> dict:
+    """The environment of a machine without a network, for ``run_tool(..., env=offline)``: every
+    name lookup and connection fails as on a cluster's compute node (``sitecustomize`` on
+    PYTHONPATH), the Hugging Face hub is in offline mode as such nodes set it (else it retries for
+    23 s before it gives the same answer), and torch hub's and the hub's caches are empty folders
+    of their own."""
+    where = tmp_path_factory.mktemp('offline')
+    (where / 'site').mkdir()
+    (where / 'site' / 'sitecustomize.py').write_text(_NO_NETWORK)
+    path = os.pathsep.join(p for p in (str(where / 'site'), os.environ.get('PYTHONPATH')) if p)
+    return dict(os.environ, PYTHONPATH=path, TORCH_HOME=str(where / 'torch'), HF_HOME=str(where / 'hf'),
+                HF_HUB_CACHE=str(where / 'hf' / 'hub'), HF_HUB_OFFLINE='1')
 
 
 def run_dist(script: str, *args: str, port: int):

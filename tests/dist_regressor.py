@@ -55,7 +55,7 @@ class Regressor(BaseModel):
         out = self.lin(self.drop(inputs))
         if mode != 'loss':
             return out
-        self.step += 1
+        self.step += torch.is_grad_enabled()  # training steps: the start-up check's forward has no gradients
         if self.fail == (get_rank(), self.step):
             raise IndexError('index 7 is out of bounds for dimension 0 with size 4')
         loss = ((out - data_samples) ** 2).mean()

@@ -1,6 +1,7 @@
 """The catalogue of bad inputs and the message each one gives (what users see; see also the
 task-specific ones in test_restoration.py, test_medseg.py, test_configs.py, test_bridge.py)."""
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from mmengine.registry import DefaultScope
 from conftest import run_tool
 from gatedvision.tasks import TimmBackbone
 from gatedvision.engine.config import ConfigError, load_config
+from gatedvision.engine.precheck import StartupCheckError
 from gatedvision.engine.transforms import LoadImageFromFile
 
 TOYSEG = 'configs/seg/upernet_halonet26t_1xb4-200i_toyseg-256x256.py'
@@ -93,6 +95,63 @@ CASES = {
         ConfigError, r"model\.decode_head\.type = 'UPerHeed' is not registered in scope 'mmseg'; did you mean 'UPerHead'"),
 }
 
+# a user's COCO-format data (generated in that layout) under the toy Mask R-CNN recipe: only the
+# data keys change, as docs/your-data.md shows
+_USER_COCO = '''
+_base_ = ['{base}']
+data_root = '{root}/'
+metainfo = dict(classes=('disc', 'square', 'triangle', 'ring'))
+train_dataloader = dict(batch_size=2, dataset=dict(
+    _delete_=True, type='CocoDataset', data_root=data_root, metainfo=metainfo,
+    ann_file='annotations/instances_train.json', data_prefix=dict(img='images/train/'),
+    filter_cfg=dict(filter_empty_gt=True), pipeline={{{{_base_.train_pipeline}}}}))
+val_dataloader = dict(dataset=dict(
+    _delete_=True, type='CocoDataset', data_root=data_root, metainfo=metainfo, test_mode=True,
+    ann_file='annotations/instances_val.json', data_prefix=dict(img='images/val/'),
+    pipeline={{{{_base_.test_pipeline}}}}))
+test_dataloader = val_dataloader
+val_evaluator = dict(_delete_=True, type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+'''
+_NO_RESIZE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+              dict(type='PackDetInputs')]
+
+
+def _train_start(tmp, options):
+    """Start training a user's COCO-format config with ``options`` (a mistake); the start-up check
+    stops it before the first iteration (a passing one would train an epoch: the test fails on time)."""
+    from mmengine.registry import RUNNERS
+
+    from gatedvision.tasks.detection.toy import make_toy_coco
+    root = make_toy_coco(tmp / 'coins', num_train=4, num_val=2, size=128, sparse=True)
+    config = tmp / 'my_det.py'
+    config.write_text(_USER_COCO.format(base=Path('configs/det/mask-rcnn_halonet26t_fpn_1xb4-4e_toycoco-sparse.py')
+                                        .resolve(), root=root))
+    cfg = load_config(str(config), options)
+    cfg.work_dir = str(tmp / 'work')
+    RUNNERS.build(cfg).train()
+
+
+CASES.update({
+    'data path that does not exist (found before the datasets are built)': (
+        lambda tmp: _train_start(tmp, {'train_dataloader.dataset.ann_file': 'annotations/instances_trian.json'}),
+        StartupCheckError, r"train_dataloader\.dataset\.ann_file: '.*coins/annotations/instances_trian\.json' does "
+                           r"not exist \(data_root '.*coins/' \+ ann_file 'annotations/instances_trian\.json'\)"),
+    'heads with another number of classes than the dataset': (
+        lambda tmp: _train_start(tmp, {'model.roi_head.bbox_head.num_classes': 1, 'model.roi_head.mask_head.num_classes': 1}),
+        StartupCheckError, r'model\.roi_head\.bbox_head\.num_classes is 1 but train_dataloader\.dataset has 4 classes '
+                           r'\(disc, square, triangle, ring; its metainfo\): set num_classes=4 in every head'),
+    'metainfo classes the annotation file does not have': (
+        lambda tmp: _train_start(tmp, {'train_dataloader.dataset.metainfo.classes': ('disc', 'squares', 'triangle', 'ring')}),
+        StartupCheckError, r"train_dataloader\.dataset\.metainfo classes \['squares'\] are not categories of "
+                           r"'.*instances_train\.json' \(it has \['disc', 'square', 'triangle', 'ring'\]\)"),
+    'validation pipeline without a key the model needs (Resize: scale_factor)': (
+        lambda tmp: _train_start(tmp, {'val_dataloader.dataset.pipeline': _NO_RESIZE}),
+        StartupCheckError, r"prediction on a validation sample failed on .*images/val/toy_val_00000\.jpg: KeyError: "
+                           r"'scale_factor'; the samples of val_dataloader\.dataset\.pipeline carry no 'scale_factor': "
+                           r"add Resize .*--no-precheck"),
+})
+
 
 @pytest.mark.parametrize('case', list(CASES))
 def test_bad_input_message(case, tmp_path):
@@ -118,11 +177,24 @@ def test_bad_images_can_be_skipped_and_counted(tmp_path):
 
 
 def test_label_values_outside_the_classes_name_the_files(tmp_path):
-    res = run_tool('train', TOYSEG, '--work-dir', tmp_path, '--cfg-options',
-                   'model.decode_head.num_classes=2', 'model.auxiliary_head.num_classes=2',
-                   'train_dataloader.batch_size=2', 'train_cfg.max_iters=1')
+    """A user's own folders read by mmseg's BaseSegDataset (no class names to compare with the
+    heads): found by the start-up check before the first iteration; without it, by the first
+    iteration whose batch holds one (the error then names that batch's files)."""
+    from gatedvision.tasks import make_toy_seg
+    data = [f'train_dataloader.dataset.{k}' for k in (
+        'type=BaseSegDataset', f'data_root={make_toy_seg()}', 'img_suffix=.jpg', 'seg_map_suffix=.png',
+        'reduce_zero_label=True')]
+    options = ['model.decode_head.num_classes=2', 'model.auxiliary_head.num_classes=2',
+               'train_dataloader.batch_size=2', 'train_cfg.max_iters=1', *data]
+    res = run_tool('train', TOYSEG, '--work-dir', tmp_path, '--cfg-options', *options)
+    assert res.returncode != 0
+    assert re.search(r"StartupCheckError: label values \[[2-9][, \d]*\] in .*annotations/training/\w+\.png are "
+                     r"outside the 2 classes of model\.decode_head\.num_classes \(values 0\.\.1, or 255 for ignored "
+                     r"pixels\): check num_classes and reduce_zero_label", res.stderr), res.stderr[-2000:]
+    res = run_tool('train', TOYSEG, '--work-dir', tmp_path, '--no-precheck', '--cfg-options', *options)
     assert res.returncode != 0
     err = res.stderr
+    assert 'start-up check' not in res.stdout + err
     assert re.search(r'Target \d+ is out of bounds', err), err[-2000:]
     assert re.search(r'\(iteration 1, batch of .*annotations/training/\w+\.png', err), err[-2000:]
     assert 'check num_classes and reduce_zero_label' in err

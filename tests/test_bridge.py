@@ -53,7 +53,9 @@ def test_checkpoint_loads_authors_layout(tmp_path):
     src = timm.create_model('resnet18')
     path = tmp_path / 'resnet18.pth'
     torch.save({'state_dict': src.state_dict()}, path)  # wrapped, as many releases are
-    bb = TimmBackbone('resnet18', checkpoint=str(path)).eval()
+    bb = TimmBackbone('resnet18', checkpoint=str(path))
+    bb.init_weights()  # the pretrained weights are an initialisation, as OpenMMLab's init_cfg
+    bb.eval()
     ref = timm.create_model('resnet18', features_only=True, out_indices=(1, 2, 3, 4))
     ref.load_state_dict({k: v for k, v in src.state_dict().items() if not k.startswith('fc.')})
     x = torch.randn(2, 3, 64, 64)
@@ -66,7 +68,7 @@ def test_checkpoint_for_another_model_lists_keys(tmp_path):
     path = tmp_path / 'resnet34.pth'
     torch.save(timm.create_model('resnet34').state_dict(), path)
     with pytest.raises(ValueError, match=r"does not match resnet18: 0 missing.*96 unexpected key\(s\): layer1\.2\.conv1"):
-        TimmBackbone('resnet18', checkpoint=str(path))
+        TimmBackbone('resnet18', checkpoint=str(path)).init_weights()
 
 
 @pytest.mark.parametrize('name, other', [('hornet_tiny_7x7', 'hornet_small_7x7'), ('overlock_xt', 'overlock_t'),
@@ -78,7 +80,9 @@ def test_checkpoint_loads_as_timms_features_only_and_another_size_is_named(tmp_p
     path = tmp_path / f'{name}.pth'
     torch.save(timm.create_model(name).state_dict(), path)
     torch.manual_seed(1)
-    bb = TimmBackbone(name, checkpoint=str(path)).eval()
+    bb = TimmBackbone(name, checkpoint=str(path))
+    bb.init_weights()
+    bb.eval()
     torch.manual_seed(1)
     ref = timm.create_model(name, features_only=True, out_indices=bb.out_indices, pretrained=True,
                             pretrained_cfg_overlay=dict(file=str(path))).eval()
@@ -89,7 +93,7 @@ def test_checkpoint_loads_as_timms_features_only_and_another_size_is_named(tmp_p
     wrong = tmp_path / f'{other}.pth'
     torch.save(timm.create_model(other).state_dict(), wrong)
     with pytest.raises(ValueError, match=rf"'{wrong}' does not match {name}: \d+ (missing key|tensor\(s\) of other shapes)"):
-        TimmBackbone(name, checkpoint=str(wrong))
+        TimmBackbone(name, checkpoint=str(wrong)).init_weights()
 
 
 def test_missing_checkpoint_file(tmp_path):
@@ -275,3 +279,52 @@ def test_plain_backbone_gives_its_last_block_by_default():
         torch.testing.assert_close(bb(x)[0], expected)
     with pytest.raises(ValueError, match=r'out_indices \(12,\) out of range for vig_tiny: it has 12'):
         TimmBackbone('vig_tiny', out_indices=(12,))
+
+
+def test_pretrained_weights_are_fetched_by_init_weights_not_when_built(tmp_path, monkeypatch):
+    """OpenMMLab's convention: building the model downloads nothing (testing and inference only
+    build it); init_weights, which the Runner calls when training starts, fetches the weights into
+    torch hub's cache and loads them."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    src = timm.create_model('resnet18')
+    torch.save(src.state_dict(), tmp_path / 'resnet18-weights.pth')
+    url = (tmp_path / 'resnet18-weights.pth').as_uri()
+    bb = TimmBackbone('resnet18', pretrained=True, pretrained_cfg_overlay=dict(url=url, hf_hub_id=None, source=''))
+    cached = tmp_path / 'torch' / 'hub' / 'checkpoints' / 'resnet18-weights.pth'
+    assert not cached.exists()
+    assert not torch.equal(bb.model.conv1.weight, src.conv1.weight)
+    bb.init_weights()
+    assert cached.is_file()
+    torch.testing.assert_close(bb.model.layer4[1].conv2.weight, src.layer4[1].conv2.weight, rtol=0, atol=0)
+    # the runner marks backbones whose weights a checkpoint (load_from, --resume) will replace
+    again = TimmBackbone('resnet18', pretrained=True, pretrained_cfg_overlay=dict(url=url + '.gone', hf_hub_id=None))
+    again.weights_provided_by = 'load_from run.pth'
+    again.init_weights()  # the missing file is never asked for
+
+
+@pytest.mark.parametrize('name, source', [
+    ('hornet_tiny_7x7', r'from https://cloud\.tsinghua\.edu\.cn/\S+ \(URLError: .*Name or service not known.*\)'),
+    ('halonet26t', r'from timm/halonet26t\.a1h_in1k \(\w+'),
+])
+def test_a_failed_download_names_the_model_the_source_and_the_fixes(tmp_path, monkeypatch, name, source):
+    import socket
+
+    import huggingface_hub
+
+    from gatedvision.backbones._helpers import WeightsUnavailable
+
+    def unreachable(*args, **kwargs):
+        raise socket.gaierror(-2, 'Name or service not known')
+    for where, attr in ((socket, 'getaddrinfo'), (socket, 'create_connection'), (socket.socket, 'connect')):
+        monkeypatch.setattr(where, attr, unreachable)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    # the hub's settings are read at import; offline mode, as on most compute nodes (without it the
+    # hub retries for 23 s before it gives the same answer)
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True)
+    bb = TimmBackbone(name, pretrained=True)  # builds without a network
+    cache = r'torch/hub/checkpoints/hornet_tiny_7x7\.in1k\.pth' if name.startswith('hornet') else r'hf/models--timm--halonet26t\.a1h_in1k'
+    with pytest.raises(WeightsUnavailable, match=rf'cannot download the pretrained weights of {name} {source}.*'
+                                                 rf'python tools/download\.py {name}.*{cache}.*checkpoint=PATH'
+                                                 r'.*pretrained=False to train from scratch'):
+        bb.init_weights()

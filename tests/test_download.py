@@ -9,6 +9,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tools'))
 import download  # noqa: E402
 
+from gatedvision.backbones._helpers import download_weights  # noqa: E402
+
 
 def test_list_shows_sources(capsys):
     download.main(['--list', 'halonet26t'])
@@ -35,12 +37,12 @@ def _weights(tmp_path: Path, name: str, corrupt: bool = False) -> str:
 def test_url_download_is_cached_and_verified(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     url = _weights(tmp_path, 'good')
-    path = download.fetch('url', url, progress=False)
+    path = download_weights('url', url, check_hash=True, progress=False)
     assert Path(path).parent == tmp_path / 'torch' / 'hub' / 'checkpoints'
     assert torch.equal(torch.load(path)['w'], torch.arange(10.))
     bad = _weights(tmp_path, 'bad', corrupt=True)
     with pytest.raises(RuntimeError, match='invalid hash value'):
-        download.fetch('url', bad, progress=False)
+        download_weights('url', bad, check_hash=True, progress=False)
     assert not list((tmp_path / 'torch' / 'hub' / 'checkpoints').glob('bad-*'))
 
 

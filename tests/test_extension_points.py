@@ -62,7 +62,7 @@ def test_the_libraries_functions_are_their_own_after_loading_and_training(tmp_pa
     from gatedvision.tasks import TimmBackbone
     path = tmp_path / 'resnet18.pth'
     torch.save(timm.create_model('resnet18').state_dict(), path)
-    TimmBackbone('resnet18', checkpoint=str(path))
+    TimmBackbone('resnet18', checkpoint=str(path)).init_weights()
     assert _builder.load_pretrained.__module__ == 'timm.models._builder'
     assert all(f.__module__.startswith('mmengine.') for f in CheckpointLoader._schemes.values())
     runner = _runner(tmp_path / 'run', max_iters=2)

@@ -161,9 +161,12 @@ def test_toy_denoiser_beats_its_noisy_input(trained, tmp_path):
     assert pic.shape == (256, 3 * 256, 3)  # input | restored | ground truth
 
 
-def test_infer_restores_a_users_picture(trained, tmp_path):
+def test_infer_restores_a_users_picture(trained, tmp_path, offline):
+    """The full denoising config (its backbone ``pretrained=True``) with the toy-trained checkpoint
+    of the same model, on a machine without a network: nothing is downloaded."""
     src = Path(make_toy_restore()) / 'val' / 'camera.png'
-    res = run_tool('infer', TOY, trained / 'iter_60.pth', src, '--out-dir', tmp_path, '--device', 'cpu')
+    res = run_tool('infer', 'configs/restore/nafdec_hornet-t-7x7_8xb8-300k_denoise-sigma25-256x256.py',
+                   trained / 'iter_60.pth', src, '--out-dir', tmp_path, '--device', 'cpu', env=offline)
     assert res.returncode == 0, res.stderr[-3000:]
     out = read_rgb(str(tmp_path / 'vis' / 'camera.png'))
     assert out.shape == read_rgb(str(src)).shape

@@ -17,9 +17,10 @@ from typing import Callable, Dict, List, Tuple
 import timm
 from timm.models import get_pretrained_cfg
 from timm.models._builder import _resolve_pretrained_source
-from timm.models._hub import download_cached_file, download_from_hf
+from timm.models._hub import download_cached_file
 
 import gatedvision  # registers gatedvision's models
+from gatedvision.backbones._helpers import download_weights
 
 _OVERLOCK = 'https://github.com/LMMMEng/OverLoCK/releases/download/v1/'
 _TSINGHUA = 'https://cloud.tsinghua.edu.cn/f/{}/?dl=1'
@@ -80,25 +81,6 @@ def source(name: str) -> Tuple[str, object]:
     return _resolve_pretrained_source(cfg.to_dict() if cfg is not None else {})
 
 
-def fetch(kind: str, loc, progress: bool = True) -> str:
-    """Download one source into its cache; returns the local path."""
-    if kind == 'url':
-        return download_cached_file(loc, check_hash=True, progress=progress)
-    if kind == 'hf-hub':
-        repo, filename = loc if isinstance(loc, tuple) else (loc, None)
-        if filename:
-            return download_from_hf(repo, filename)
-        for candidate in ('model.safetensors', 'pytorch_model.bin'):
-            try:
-                return download_from_hf(repo, candidate)
-            except Exception as e:  # the hub raises its own not-found types
-                last = e
-        raise last
-    if kind == 'file':
-        return loc
-    raise ValueError(f'no download source ({kind!r})')
-
-
 def fetch_all(jobs: Dict[str, Tuple[str, Callable[[], str]]]) -> None:
     """Run every ``name: (where, download)``, printing where each file went; keep going past a
     failure and report them all at the end."""
@@ -152,7 +134,7 @@ def main(argv=None):
         if args.list:
             print(f'{name:45s} {where}')
         else:
-            jobs[name] = (where, lambda kind=kind, loc=loc: fetch(kind, loc))
+            jobs[name] = (where, lambda kind=kind, loc=loc: download_weights(kind, loc, check_hash=True))
     if jobs:
         fetch_all(jobs)
 

@@ -1,6 +1,6 @@
 """Train any gatedvision task from its config: the config's ``default_scope`` decides the task.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp] [--no-precheck]
                                  [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
 """
 import argparse
@@ -10,6 +10,7 @@ from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from gatedvision.backbones._helpers import WeightsUnavailable
 from gatedvision.engine.config import load_config
 
 
@@ -19,6 +20,8 @@ def parse_args():
     p.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)')
     p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CHECKPOINT',
                    help='resume from CHECKPOINT, or without a value from the latest in work-dir')
+    p.add_argument('--no-precheck', action='store_true',
+                   help='skip the start-up check (data paths, classes, one batch through model and evaluator)')
     p.add_argument('--amp', action='store_true', help='mixed precision: fp16 with loss scaling on CUDA, bf16 autocast on the CPU')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config keys, e.g. train_cfg.max_iters=100')
@@ -42,6 +45,8 @@ def main():
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.no_precheck:
+        cfg.precheck = False
     if args.amp:
         import torch
         if torch.cuda.is_available():  # fp16 with dynamic loss scaling
@@ -57,7 +62,10 @@ def main():
         cfg.resume, cfg.load_from = True, args.resume
     add_tensorboard(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except WeightsUnavailable as e:  # no network: the message says what to do
+        raise SystemExit(f'error: {e}') from None
 
 
 if __name__ == '__main__':

@@ -13,6 +13,9 @@ load_from = None
 # atomic checkpoints, safe --resume, a checkpoint on SIGTERM / Ctrl-C, a stop at the first NaN loss
 runner_type = 'gatedvision.ResilientRunner'
 nonfinite_loss = 'stop'  # or 'skip': skip updates whose loss is NaN / Inf
+# before the first iteration: data paths, classes against the heads, one training batch and one
+# validation sample through the model and the evaluator (tools/train.py --no-precheck: False)
+precheck = True
 resume = False
 # registers the shared engine and makes torch.load accept mmengine checkpoints; each task's
 # runtime (runtimes/<task>.py) adds its own package

@@ -7,7 +7,7 @@ crop_size = (128, 128)
 _toy = dict(image_size=128)
 train_pipeline = [
     dict(type='gatedvision.LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),  # reduce_zero_label: the dataset's (ADE20K's: True)
     dict(type='RandomResize', scale=(128, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),

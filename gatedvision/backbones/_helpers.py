@@ -73,31 +73,87 @@ def check_checkpoint(path: str, what: str = 'checkpoint') -> None:
                          if problem != 'does not exist' else f"{what} '{path}' does not exist")
 
 
-def prepare_pretrained(variant: str, kwargs: Dict[str, Any]) -> None:
+class WeightsUnavailable(OSError):
+    """Pretrained weights that could not be downloaded; the message names the model, the source,
+    where the file belongs in the cache and the ways round (the tools print it without a traceback)."""
+
+
+def download_weights(kind: str, loc, check_hash: bool = False, progress: bool = True) -> str:
+    """Download one pretrained source (``kind``, ``loc`` as timm's ``_resolve_pretrained_source``
+    gives them) into its cache, or find it there; returns the local path. A hub repo without a
+    file name holds ``model.safetensors`` or ``pytorch_model.bin`` (timm's order)."""
+    from timm.models._hub import download_cached_file, download_from_hf
+    if kind == 'url':
+        return download_cached_file(loc, check_hash=check_hash, progress=progress)
+    if kind == 'hf-hub':
+        repo, filename = loc if isinstance(loc, tuple) else (loc, None)
+        if filename:
+            return download_from_hf(repo, filename)
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+        try:
+            return download_from_hf(repo, 'model.safetensors')
+        except EntryNotFoundError as e:  # the hub has no such file: the older format
+            if isinstance(e, LocalEntryNotFoundError):  # no network, not in the cache: the same again
+                raise
+            return download_from_hf(repo, 'pytorch_model.bin')
+    if kind == 'file':
+        return loc
+    raise ValueError(f'no download source ({kind!r})')
+
+
+def weights_cache_path(kind: str, loc) -> str:
+    """Where :func:`download_weights` puts (and looks for) the file of a source."""
+    if kind == 'url':
+        from timm.models._hub import get_cache_dir
+        url, name = loc if isinstance(loc, tuple) else (loc, None)
+        return os.path.join(get_cache_dir(), name or os.path.basename(urlparse(url).path))
+    if kind == 'hf-hub':
+        from huggingface_hub.constants import HF_HUB_CACHE
+        repo = loc[0] if isinstance(loc, tuple) else loc
+        return os.path.join(HF_HUB_CACHE, 'models--' + repo.split('@')[0].replace('/', '--'))
+    return str(loc)
+
+
+def prepare_pretrained(variant: str, kwargs: Dict[str, Any], download: bool = True) -> None:
     """Before timm loads pretrained weights: a local ``file`` (``pretrained_cfg_overlay``) is
-    checked, so a truncated one is named instead of failing inside torch's zip reader; and a URL
-    that names no weight file (Tsinghua Cloud and OneDrive share links end in ``/?dl=1`` or
-    ``/content``; timm's and torch hub's caches name the file after the URL path, so they would
-    collide or fail) is downloaded into torch hub's cache as ``<variant>.pth`` and handed to timm
-    as a local file. Other sources are untouched.
+    checked, so a truncated one is named instead of failing inside torch's zip reader; a remote
+    source (URL, Hugging Face hub) is downloaded into the cache timm reads it from, or found there,
+    so that a download that fails raises :class:`WeightsUnavailable` naming the model, the source,
+    the file's place in the cache and the ways round, instead of a urllib or hub traceback from
+    inside timm (timm then loads from its cache, as it would have). A URL that names no weight file
+    (Tsinghua Cloud and OneDrive share links end in ``/?dl=1`` or ``/content``; caches name files
+    after the URL path, so they would collide or fail) is cached as ``<variant>.<tag>.pth`` and
+    handed to timm as that file. ``download=False`` only checks a local file (the bridge builds
+    models without weights; they are loaded by ``init_weights``, which testing and inference never
+    call).
     """
-    from timm.models._builder import resolve_pretrained_cfg
+    from timm.models._builder import _resolve_pretrained_source, resolve_pretrained_cfg
     cfg = resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.get('pretrained_cfg'),
                                  pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'))
     cfg = cfg.to_dict() if isinstance(cfg, PretrainedCfg) else dict(cfg or {})
-    if cfg.get('file'):
-        check_checkpoint(cfg['file'], f'pretrained weights of {variant}')
+    kind, loc = _resolve_pretrained_source(cfg)
+    if kind == 'file':
+        check_checkpoint(loc, f'pretrained weights of {variant}')
         return
-    url = cfg.get('url')
-    if cfg.get('state_dict') or cfg.get('hf_hub_id') or not url:
+    if not download or kind not in ('url', 'hf-hub'):
         return
-    if os.path.splitext(os.path.basename(urlparse(url).path))[1] in _WEIGHT_EXTENSIONS:
-        return
-    from timm.models._hub import download_cached_file
-    name = f"{cfg.get('architecture') or variant}.{cfg.get('tag') or 'default'}.pth"
-    path = download_cached_file((url, name), check_hash=False, progress=True)
+    if kind == 'url' and os.path.splitext(os.path.basename(urlparse(loc).path))[1] not in _WEIGHT_EXTENSIONS:
+        loc = (loc, f"{cfg.get('architecture') or variant}.{cfg.get('tag') or 'default'}.pth")
+    try:
+        path = download_weights(kind, loc)
+    except Exception as e:  # urllib, socket and hub errors alike: the same advice
+        where = loc[0] if isinstance(loc, tuple) else loc  # the URL, or the hub repo
+        name = f"{cfg.get('architecture') or variant}{'.' + cfg['tag'] if cfg.get('tag') else ''}"
+        raise WeightsUnavailable(
+            f"cannot download the pretrained weights of {variant} from {where} "
+            f"({type(e).__name__}: {str(e).strip() or 'no reason given'}). Either download them where "
+            f"there is a network (python tools/download.py {name}) into {weights_cache_path(kind, loc)}, "
+            f"which this machine must see; or give a local copy (checkpoint=PATH in a TimmBackbone config, "
+            f"pretrained_cfg_overlay=dict(file=PATH) in timm.create_model); or set pretrained=False to "
+            f"train from scratch") from None
     check_checkpoint(path, f'downloaded weights of {variant}')
-    kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay') or {}, file=path)
+    if isinstance(loc, tuple) and kind == 'url':  # a share link: timm would name the file after its path
+        kwargs['pretrained_cfg_overlay'] = dict(kwargs.get('pretrained_cfg_overlay') or {}, file=path)
 
 
 def is_other_head(key: str, value: torch.Tensor, target: Dict[str, torch.Tensor], heads=('head.',)) -> bool:
@@ -139,4 +195,5 @@ def run_blocks(blocks, x, *args, checkpointing: bool = False):
 
 
 __all__ = ['run_blocks', 'unwrap_state_dict', 'resize_like', 'prepare_pretrained', 'checkpoint_problem',
+           'WeightsUnavailable', 'download_weights', 'weights_cache_path',
            'check_checkpoint', 'is_other_head', 'add_missing', 'check_image_input']

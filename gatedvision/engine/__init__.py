@@ -11,9 +11,11 @@ from . import checkpoint  # noqa: F401  (lets torch.load read mmengine checkpoin
 from .bridge import TimmBackbone, check_model_name
 from .hooks import RandomStateHook
 from .optim import AutocastOptimWrapper, LayerDecayOptimWrapperConstructor
+from .precheck import StartupCheckError, StartupCheckHook
 from .runner import ResilientRunner
 from .transforms import Albu, LoadImageFromFile
 from .. import heads  # noqa: F401  (registers the necks and decoders that need no task library)
 
 __all__ = ['TimmBackbone', 'check_model_name', 'RandomStateHook', 'AutocastOptimWrapper',
-           'LayerDecayOptimWrapperConstructor', 'ResilientRunner', 'Albu', 'LoadImageFromFile']
+           'LayerDecayOptimWrapperConstructor', 'ResilientRunner', 'Albu', 'LoadImageFromFile', 'StartupCheckError',
+           'StartupCheckHook']

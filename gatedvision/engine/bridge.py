@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import timm
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize
 from timm.layers import LayerNorm2d
@@ -72,10 +73,14 @@ class TimmBackbone(BaseModule):
         out_indices: feature levels to return, as indices into the model's ``feature_info``
             (negative ones count from the end). Default: the last four levels of stride >= 4, or
             the last block of a plain (single-stride) model.
-        pretrained: load the weights named by the model's pretrained cfg (downloads them once).
+        pretrained: start from the weights named by the model's pretrained cfg (downloaded once into
+            timm's cache). As OpenMMLab's ``init_cfg``, they are an initialisation: loaded by
+            :meth:`init_weights`, which the Runner calls when training starts, and never when
+            testing or predicting from a checkpoint (nor when training resumes or starts from
+            ``load_from``: that checkpoint has every weight), so those need no network.
         checkpoint: local file or URL of a classification checkpoint for this model (the model's
-            own layout or any layout its checkpoint filter accepts). Takes precedence over
-            ``pretrained``.
+            own layout or any layout its checkpoint filter accepts), loaded as ``pretrained`` is.
+            Takes precedence over ``pretrained``; a local file is checked when the model is built.
         frozen_stages: ``-1`` freezes nothing, ``0`` freezes the stem, ``k >= 1`` also every stage
             up to that of the ``k``-th output. Stages come from the model's timm
             ``group_matcher(coarse=True)`` (every gatedvision backbone and most timm models have
@@ -135,11 +140,11 @@ class TimmBackbone(BaseModule):
 
         if checkpoint:
             model_kwargs['pretrained_cfg_overlay'] = self._checkpoint_source(checkpoint)
+        self.pretrained, self.checkpoint = bool(pretrained), checkpoint
+        self.weights_provided_by: Optional[str] = None  # a checkpoint that will overwrite every weight
         if checkpoint or pretrained:
-            prepare_pretrained(model_name, model_kwargs)  # checks the file; names share links' files
+            prepare_pretrained(model_name, dict(model_kwargs), download=False)  # a local file is checked now
         self.model = timm.create_model(model_name, features_only=True, out_indices=out_indices, **model_kwargs)
-        if checkpoint or pretrained:
-            self._load_pretrained(checkpoint)
 
         self.out_indices = tuple(out_indices)
         self.out_channels: List[int] = list(self.model.feature_info.channels())
@@ -184,20 +189,25 @@ class TimmBackbone(BaseModule):
         check_checkpoint(checkpoint)
         return dict(file=checkpoint, source='')
 
-    def _load_pretrained(self, checkpoint: Optional[str]) -> None:
-        """The pretrained weights, strictly: a FeatureGetterNet's model takes them in place (its
-        pruned head and final norm may be left over); other feature wrappers (timm's FeatureListNet
-        renames modules) get them from the full model they were cut from."""
+    def load_pretrained(self) -> None:
+        """Load the ``pretrained`` (or ``checkpoint``) weights now, downloading them into the cache
+        if they are not there (:class:`WeightsUnavailable` names the ways round when that fails).
+        Strictly: a FeatureGetterNet's model takes them in place (its pruned head and final norm
+        may be left over); other feature wrappers (timm's FeatureListNet renames modules) get them
+        from the full model they were cut from."""
         from timm.models._features import FeatureGetterNet
+        kwargs = dict(self._model_kwargs)
+        prepare_pretrained(self.model_name, kwargs)  # downloads into the cache, or finds the file there
+        overlay, checkpoint = kwargs.get('pretrained_cfg_overlay') or {}, self.checkpoint
         if isinstance(self.model, FeatureGetterNet):
             with torch.device('meta'):
                 whole = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
             kept = set(self.model.model.state_dict())
             load_pretrained_strictly(self.model.model, self.model_name, self.in_channels,
-                                     [k for k in whole.state_dict() if k not in kept], checkpoint)
+                                     [k for k in whole.state_dict() if k not in kept], checkpoint, overlay)
             return
         full = timm.create_model(self.model_name, pretrained=False, **self._model_kwargs)
-        load_pretrained_strictly(full, self.model_name, self.in_channels, source=checkpoint)
+        load_pretrained_strictly(full, self.model_name, self.in_channels, source=checkpoint, overlay=overlay)
         weights, original = full.state_dict(), self._full_model(full)[1]  # its names, no second build
         self.model.load_state_dict({n: weights[original(n)] for n in self.model.state_dict()})
 
@@ -287,9 +297,20 @@ class TimmBackbone(BaseModule):
         return self
 
     def init_weights(self):
-        # timm initialises (or loads) the model itself. BaseModule.init_weights would recurse into
-        # timm modules that have their own init_weights and re-initialise loaded weights, so only
-        # an explicit init_cfg (e.g. Pretrained) is applied.
+        """The pretrained weights (``pretrained`` / ``checkpoint``), then an explicit ``init_cfg``.
+        Skipped for the pretrained weights when ``weights_provided_by`` names a checkpoint (the
+        runner sets it for ``load_from`` and ``--resume``)."""
+        # timm initialises the model itself when it builds it. BaseModule.init_weights would recurse
+        # into timm modules that have their own init_weights and re-initialise them, so only the
+        # pretrained weights and an explicit init_cfg are applied.
+        if self.pretrained or self.checkpoint:
+            if self.weights_provided_by:
+                print_log(f'{self.model_name}: pretrained weights not loaded: {self.weights_provided_by} '
+                          f'provides every weight', logger='current')
+            else:
+                self.load_pretrained()
+                print_log(f'{self.model_name}: loaded pretrained weights '
+                          f'({self.checkpoint or "its pretrained cfg"})', logger='current')
         if self.init_cfg is not None:
             initialize(self, self.init_cfg)
         self._is_init = True
@@ -341,8 +362,8 @@ def _show(keys: List[str]) -> str:
 
 
 def load_pretrained_strictly(target: nn.Module, model_name: str, in_chans: int, allowed_unexpected=(),
-                             source: Optional[str] = None) -> None:
-    """Load ``target.pretrained_cfg``'s weights into ``target`` (a full timm model, or the one a
+                             source: Optional[str] = None, overlay: Optional[dict] = None) -> None:
+    """Load ``target.pretrained_cfg``'s weights (updated by ``overlay``) into ``target`` (a full timm model, or the one a
     ``FeatureGetterNet`` holds) with timm's ``load_pretrained`` (sources, filter, input-channel
     adaptation) and fail, naming the keys, unless every weight found its place.
 
@@ -351,7 +372,7 @@ def load_pretrained_strictly(target: nn.Module, model_name: str, in_chans: int, 
     partially. Here torch's ``load_state_dict`` post hook receives the keys that did not match: only
     the classifier's, and ``allowed_unexpected`` (the modules a feature model pruned), may differ.
     """
-    cfg = target.pretrained_cfg
+    cfg = dict(target.pretrained_cfg, **(overlay or {}))
     heads = cfg.get('classifier') or ()
     heads = tuple(h + '.' for h in ((heads,) if isinstance(heads, str) else heads))
     seen = []

@@ -42,7 +42,7 @@ RUNNER_KEYS = (
     'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
-    'experiment_name', 'runner_type', 'custom_imports', 'nonfinite_loss', 'inferencer', 'tta_model',
+    'experiment_name', 'runner_type', 'custom_imports', 'nonfinite_loss', 'precheck', 'inferencer', 'tta_model',
     'tta_pipeline', 'vis_backends')
 # variables OpenMMLab configs conventionally define for their own use
 CONFIG_VARIABLES = ('train_pipeline', 'val_pipeline', 'test_pipeline', 'dataset_type', 'data_root',

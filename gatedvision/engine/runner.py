@@ -373,13 +373,31 @@ class ResilientRunner(Runner):
                         revise_keys=[(r'^module.', '')]):
         if '://' not in filename:
             check_checkpoint(filename)
-        return super().load_checkpoint(filename, map_location, strict or self.strict_load, revise_keys)
+        checkpoint = super().load_checkpoint(filename, map_location, strict or self.strict_load, revise_keys)
+        # a backbone whose pretrained weights this checkpoint replaced must find all of its own in it
+        weights = checkpoint.get('state_dict', checkpoint)
+        keys = {re.sub(r'^module\.', '', k) for k in weights}
+        for name, backbone in self._backbones():
+            if backbone.weights_provided_by:
+                lacking = [k for k in backbone.state_dict() if f'{name}.{k}' not in keys]
+                if lacking:
+                    raise ValueError(
+                        f"checkpoint '{filename}' has no weights for {len(lacking)} tensor(s) of the backbone "
+                        f"{name} ({backbone.model_name}), e.g. {name}.{lacking[0]}, and its pretrained weights "
+                        f"were not loaded because this checkpoint was to replace them: give load_from a "
+                        f"checkpoint of the whole model, or leave load_from unset to start from the "
+                        f"pretrained backbone")
+        return checkpoint
 
     def test(self) -> dict:
         self.strict_load = True  # evaluating a partly loaded model would report wrong numbers
+        if self.cfg.get('precheck', True):
+            from gatedvision.engine.precheck import check_data_paths
+            check_data_paths(self.cfg, ('test_dataloader',))
         return super().test()
 
-    def load_or_resume(self) -> None:
+    def _resolve_resume(self) -> None:
+        """Which checkpoint ``--resume`` continues from (see :func:`find_resumable_checkpoint`)."""
         problem = self._resume and self._load_from and '://' not in self._load_from \
             and checkpoint_problem(self._load_from)
         if problem and not self._has_loaded:
@@ -398,6 +416,23 @@ class ResilientRunner(Runner):
             else:
                 self._load_from = found
                 self.logger.info(f'Resuming from {found}')
+
+    def _backbones(self):
+        from gatedvision.engine.bridge import TimmBackbone
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        return [(name, m) for name, m in model.named_modules() if isinstance(m, TimmBackbone)]
+
+    def _init_model_weights(self) -> None:
+        # the checkpoint that --resume or load_from loads next has every weight: the backbones'
+        # pretrained weights are not fetched for it (no download, no network needed)
+        self._resolve_resume()
+        if self._load_from and not self._has_loaded:
+            for _, backbone in self._backbones():
+                backbone.weights_provided_by = f"{'--resume' if self._resume else 'load_from'} {self._load_from}"
+        super()._init_model_weights()
+
+    def load_or_resume(self) -> None:
+        self._resolve_resume()
         super().load_or_resume()
 
     def build_optim_wrapper(self, optim_wrapper):
@@ -411,6 +446,11 @@ class ResilientRunner(Runner):
 
     def train(self):
         self.skipped_updates = 0
+        if self.cfg.get('precheck', True):  # data mistakes fail now, named (engine.precheck)
+            from gatedvision.engine.precheck import StartupCheckHook, check_data_paths
+            check_data_paths(self.cfg)
+            if not any(isinstance(h, StartupCheckHook) for h in self.hooks):
+                self.register_hook(StartupCheckHook())
         hook, batch = _InterruptHook(), _BatchFiles()
         self.register_hook(hook)
         self.register_hook(batch)

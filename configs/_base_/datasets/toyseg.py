@@ -5,7 +5,7 @@ dataset_type = 'gatedvision.ToySegDataset'
 crop_size = (256, 256)
 train_pipeline = [
     dict(type='gatedvision.LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),  # reduce_zero_label: the dataset's (ADE20K's: True)
     dict(type='RandomResize', scale=(256, 256), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -16,7 +16,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),  # reduce_zero_label: the dataset's (ADE20K's: True)
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
