@@ -15,6 +15,7 @@ import copy
 import json
 import logging
 import os.path as osp
+import re
 import time
 from contextlib import contextmanager
 from typing import Iterator, List, Optional, Tuple
@@ -169,7 +170,6 @@ def _check_labels(runner, batch) -> None:
 
 def _explain(e: Exception, pipeline_key: str) -> str:
     """What to do about an error raised on a sample: a key the pipeline did not put in."""
-    import re
     name = None
     if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str):
         name = e.args[0]
