@@ -267,6 +267,24 @@ def test_resume_is_exact_for_every_task(task, tmp_path):
     assert any(not torch.equal(mid[k], a[k]) for k in a)  # the second half did train
 
 
+def test_the_start_up_check_leaves_the_run_unchanged(tmp_path):
+    """Bit-identical weights after 2 iterations with and without the start-up check: its forward
+    passes (a training batch in train mode, a validation sample) give back the random states and
+    the BN statistics they touch."""
+    from conftest import run_tool
+    config, options = RESUME_CASES['segmentation'][:2]
+    options = [*options, 'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2', 'randomness.deterministic=True']
+    weights = []
+    for flag in ([], ['--no-precheck']):
+        work = tmp_path / ('off' if flag else 'on')
+        res = run_tool('train', config, '--work-dir', work, *flag, '--cfg-options', *options)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert ('start-up check passed' in res.stdout + res.stderr) != bool(flag)
+        weights.append(_weights(work / 'iter_2.pth'))
+    with_check, without = weights
+    assert all(torch.equal(with_check[k], without[k]) for k in without)
+
+
 class _MSE(BaseMetric):
     def process(self, data_batch, data_samples):
         self.results.append(((torch.stack(data_samples) - data_batch['data_samples']) ** 2).mean().item())
