@@ -61,3 +61,77 @@ def test_dense_releases_download_and_say_how_to_test_them(tmp_path, monkeypatch,
     assert f"python tools/test.py {release['config']} {cached}" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="matches none of the authors' dense checkpoints"):
         download.main(['--dense', 'nosuch*'])
+
+
+def _hippocampus_tar(tmp_path: Path) -> Path:
+    """A small archive in Task04_Hippocampus.tar's exact layout: ``Task04_Hippocampus/`` with
+    dataset.json (its keys, its ``./``-relative lists), imagesTr, labelsTr, imagesTs, and the macOS
+    ``._*`` files the real one carries."""
+    import json
+    import tarfile
+
+    import nibabel as nib
+    import numpy as np
+    src = tmp_path / 'src' / 'Task04_Hippocampus'
+    for sub in ('imagesTr', 'labelsTr', 'imagesTs'):
+        (src / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    training = []
+    for i in (1, 3, 4):
+        name = f'hippocampus_{i:03d}.nii.gz'
+        img = rng.normal(size=(35, 50, 35)).astype(np.float32)
+        label = np.zeros(img.shape, np.uint8)
+        label[10:20, 15:30, 10:20], label[20:25, 15:30, 10:20] = 1, 2  # anterior, posterior
+        nib.save(nib.Nifti1Image(img, np.eye(4)), src / 'imagesTr' / name)
+        nib.save(nib.Nifti1Image(label, np.eye(4)), src / 'labelsTr' / name)
+        (src / 'imagesTr' / f'._{name}').write_bytes(b'\x00\x05\x16\x07')  # AppleDouble junk
+        training.append({'image': f'./imagesTr/{name}', 'label': f'./labelsTr/{name}'})
+    nib.save(nib.Nifti1Image(rng.normal(size=(35, 50, 35)).astype(np.float32), np.eye(4)),
+             src / 'imagesTs' / 'hippocampus_002.nii.gz')
+    meta = {'name': 'Hippocampus', 'description': 'Left and right hippocampus segmentation',
+            'licence': 'CC-BY-SA 4.0', 'relase': '1.0 04/05/2018', 'tensorImageSize': '3D',
+            'modality': {'0': 'MRI'}, 'labels': {'0': 'background', '1': 'Anterior', '2': 'Posterior'},
+            'numTraining': 3, 'numTest': 1, 'training': training, 'test': ['./imagesTs/hippocampus_002.nii.gz']}
+    (src / 'dataset.json').write_text(json.dumps(meta, indent=4))
+    archive = tmp_path / 'Task04_Hippocampus.tar'
+    with tarfile.open(archive, 'w') as tar:
+        tar.add(src, arcname='Task04_Hippocampus')
+    return archive
+
+
+def test_dataset_download_verifies_and_lays_out_hippocampus(tmp_path, monkeypatch, capsys):
+    """--dataset hippocampus offline on a file:// archive of the real layout: cached, checked
+    (size, md5, file counts), extracted without the ``._*`` files into the MSD folder the shipped
+    config reads; a damaged download is named and removed."""
+    import dataclasses
+    import hashlib
+
+    from gatedvision.tasks.medseg.io import read_dataset
+    monkeypatch.setenv('GATEDVISION_CACHE', str(tmp_path / 'cache'))
+    archive = _hippocampus_tar(tmp_path)
+    real = download.DATASETS['hippocampus']
+    assert (Path(download.__file__).parents[1] / real.config).is_file()
+    fixture = dataclasses.replace(real, url=archive.as_uri(), size=archive.stat().st_size,
+                                  md5=hashlib.md5(archive.read_bytes()).hexdigest(),
+                                  counts={'imagesTr': 3, 'labelsTr': 3, 'imagesTs': 1})
+    monkeypatch.setitem(download.DATASETS, 'hippocampus', fixture)
+    download.main(['--dataset', 'hippocampus', '--data-root', str(tmp_path / 'data')])
+    out = capsys.readouterr().out
+    folder = tmp_path / 'data' / 'Task04_Hippocampus'
+    assert f'hippocampus: {folder}' in out and f'python tools/train.py {real.config}' in out
+    assert (tmp_path / 'cache' / 'downloads' / 'Task04_Hippocampus.tar').is_file()
+    assert not list(folder.rglob('._*'))
+    info = read_dataset(folder)  # as the medical task reads it
+    assert [c.name for c in info.cases] == ['hippocampus_001', 'hippocampus_003', 'hippocampus_004']
+    assert info.class_names == ['background', 'Anterior', 'Posterior'] and info.channel_names == ['MRI']
+
+    cached = tmp_path / 'cache' / 'downloads' / 'Task04_Hippocampus.tar'
+    damaged = bytearray(cached.read_bytes())
+    damaged[-1000] ^= 0xFF  # same size, other bytes
+    cached.write_bytes(bytes(damaged))
+    with pytest.raises(SystemExit, match=r'hippocampus: the download from file://.* is damaged \(md5 \w+, not \w+\); '
+                                         r'it was removed, run the command again'):
+        download.main(['--dataset', 'hippocampus', '--data-root', str(tmp_path / 'data2')])
+    assert not cached.exists()
+    download.main(['--dataset', '--list'])
+    assert 'hippocampus' in capsys.readouterr().out

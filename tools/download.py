@@ -4,6 +4,8 @@
     python tools/download.py --list [NAME_OR_WILDCARD ...]
     python tools/download.py --dense [NAME_OR_WILDCARD ...]   # the authors' detection/segmentation
                                                             # checkpoints, e.g. 'upernet_overlock_*'
+    python tools/download.py --dataset NAME [--data-root data] # a real small dataset, verified and
+    python tools/download.py --dataset --list                  # laid out as a shipped config reads it
 
 Weights go where ``timm.create_model(name, pretrained=True)`` looks for them: torch hub's cache
 (``$TORCH_HOME/hub/checkpoints``) for URLs, the Hugging Face cache for ``hf_hub_id`` sources. A
@@ -11,8 +13,13 @@ URL whose file name carries a hash (``name-<sha256 prefix>.pth``) is verified af
 Without names, gatedvision's own models are meant.
 """
 import argparse
+import hashlib
+import os
 import sys
-from typing import Callable, Dict, List, Tuple
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
 
 import timm
 from timm.models import get_pretrained_cfg
@@ -114,15 +121,107 @@ def dense(patterns: List[str], list_only: bool) -> None:
     fetch_all({n: (DENSE_RELEASES[n]['url'], lambda r=DENSE_RELEASES[n]: job(r)) for n in names})
 
 
+# ---- real small datasets (--dataset) -------------------------------------------------------------
+@dataclass
+class DatasetSource:
+    """An archive, how to check it, and what it becomes under ``--data-root``."""
+    url: str
+    size: int                    # bytes of the archive
+    md5: Optional[str]           # of the archive, where one is published
+    folder: str                  # what the conversion leaves under the data root
+    counts: Dict[str, int]       # files in each sub-folder of ``folder`` afterwards (checked)
+    config: str                  # the shipped config that reads it
+    about: str
+    convert: Callable[['DatasetSource', Path, Path], None] = None  # (source, archive, data root)
+
+
+def _untar(source: DatasetSource, archive: Path, root: Path) -> None:
+    """Extract a tar as it is (an MSD task is already the layout the medical task reads), without
+    the macOS ``._*`` resource files some archives carry and nothing outside ``root``."""
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if not Path(m.name).name.startswith('._')]
+        tar.extractall(root, members=members, filter='data')
+
+
+DATASETS: Dict[str, DatasetSource] = {
+    'hippocampus': DatasetSource(
+        url='https://msd-for-monai.s3-us-west-2.amazonaws.com/Task04_Hippocampus.tar',  # MONAI's copy
+        size=28_425_216, md5='9d24dba78a72977dbd1d2e110310f31b', folder='Task04_Hippocampus',
+        counts={'imagesTr': 260, 'labelsTr': 260, 'imagesTs': 130},
+        config='configs/medseg/agunet_hornet-t-7x7_1xb16-4k_hippocampus.py',
+        about='Medical Segmentation Decathlon Task04: 260 + 130 MRI volumes, anterior and posterior '
+              'hippocampus (CC BY-SA 4.0)', convert=_untar),
+}
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_dataset(name: str, data_root: str = 'data', progress: bool = True) -> Path:
+    """Download (into gatedvision's cache, once), verify and lay out one of :data:`DATASETS` under
+    ``data_root``; returns the dataset's folder."""
+    from torch.hub import download_url_to_file
+
+    from gatedvision.engine.utils import cache_dir
+    if name not in DATASETS:
+        raise SystemExit(f"unknown dataset '{name}'; known: {', '.join(DATASETS)} "
+                         f"(python tools/download.py --dataset --list)")
+    source = DATASETS[name]
+    archive = cache_dir('downloads') / os.path.basename(source.url)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    if not archive.is_file() or archive.stat().st_size != source.size:
+        partial = archive.with_name(archive.name + '.part')
+        download_url_to_file(source.url, str(partial), progress=progress)
+        partial.replace(archive)
+    problem = (f'{archive.stat().st_size} bytes, not {source.size}' if archive.stat().st_size != source.size
+               else f'md5 {_md5(archive)}, not {source.md5}' if source.md5 and _md5(archive) != source.md5
+               else None)
+    if problem:
+        archive.unlink()
+        raise SystemExit(f'{name}: the download from {source.url} is damaged ({problem}); it was removed, '
+                         f'run the command again')
+    root = Path(data_root)
+    root.mkdir(parents=True, exist_ok=True)
+    source.convert(source, archive, root)
+    folder = root / source.folder
+    for sub, n in source.counts.items():
+        found = sum(1 for p in (folder / sub).glob('*') if not p.name.startswith('.'))
+        if found != n:
+            raise SystemExit(f"{name}: {folder / sub} holds {found} files after conversion, not {n}")
+    return folder
+
+
+def datasets(names: List[str], list_only: bool, data_root: str) -> None:
+    if list_only or not names:
+        for name, s in DATASETS.items():
+            print(f'{name:14s} {s.size / 2**20:6.1f} MiB  {s.about}\n{"":14s} {s.url}\n{"":14s} -> {s.config}')
+        return
+    for name in names:
+        folder = fetch_dataset(name, data_root)
+        config = DATASETS[name].config
+        hint = '' if Path(data_root) == Path('data') else f'   # its data_root: {folder}'
+        print(f'{name}: {folder}\n  python tools/train.py {config}{hint}')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('names', nargs='*', help='model names or wildcards (default: gatedvision models)')
     p.add_argument('--list', action='store_true', help='only show the models and their sources')
     p.add_argument('--dense', action='store_true',
                    help="the authors' detection / segmentation checkpoints instead of backbone weights")
+    p.add_argument('--dataset', action='store_true', help=f"real small datasets instead: {', '.join(DATASETS)}")
+    p.add_argument('--data-root', default='data', help='where --dataset lays them out (default: data, '
+                                                       'where the configs look)')
     args = p.parse_args(argv)
     if args.dense:
         return dense(args.names, args.list)
+    if args.dataset:
+        return datasets(args.names, args.list, args.data_root)
     names = resolve(args.names)
     if not names:
         print('no model matches; gatedvision registers its backbones as they land, and any timm '
