@@ -135,3 +135,59 @@ def test_dataset_download_verifies_and_lays_out_hippocampus(tmp_path, monkeypatc
     assert not cached.exists()
     download.main(['--dataset', '--list'])
     assert 'hippocampus' in capsys.readouterr().out
+
+
+def _pennfudan_zip(tmp_path: Path) -> Path:
+    """A small PennFudanPed.zip in the real layout: ``PennFudanPed/`` with PNGImages/X.png,
+    PedMasks/X_mask.png (0 background, 1..N pedestrians), Annotation/X.txt, the two text files."""
+    import zipfile
+
+    import cv2
+    import numpy as np
+    archive = tmp_path / 'PennFudanPed.zip'
+    with zipfile.ZipFile(archive, 'w') as z:
+        z.writestr('PennFudanPed/added-object-list.txt', '# image name (\t) object index\n')
+        for k, stem in enumerate(['FudanPed00001', 'FudanPed00002', 'FudanPed00003',
+                                  'PennPed00001', 'PennPed00002', 'PennPed00003']):
+            img = np.full((120, 160, 3), 40 * k, np.uint8)
+            mask = np.zeros((120, 160), np.uint8)
+            mask[10:60, 20:40] = 1  # x 20..39, y 10..59: box [20, 10, 20, 50]
+            if k % 2:
+                mask[30:100, 100:130] = 2
+            for name, arr in ((f'PNGImages/{stem}.png', img), (f'PedMasks/{stem}_mask.png', mask)):
+                z.writestr(f'PennFudanPed/{name}', cv2.imencode('.png', arr)[1].tobytes())
+            z.writestr(f'PennFudanPed/Annotation/{stem}.txt', '# PASCAL Annotation Version 1.00\n')
+        z.writestr('PennFudanPed/readme.txt', 'Penn-Fudan Database for Pedestrian Detection and Segmentation\n')
+    return archive
+
+
+def test_dataset_download_converts_pennfudan_to_coco(tmp_path, monkeypatch, capsys):
+    """--dataset pennfudan offline: the masks become COCO instances (RLE, boxes around them, class
+    person) that mmdet's CocoDataset reads with the shipped config's data keys; a third held out."""
+    import dataclasses
+    import json
+
+    from mmdet.datasets import CocoDataset
+
+    from gatedvision.engine.config import load_config
+    monkeypatch.setenv('GATEDVISION_CACHE', str(tmp_path / 'cache'))
+    archive = _pennfudan_zip(tmp_path)
+    real = download.DATASETS['pennfudan']
+    monkeypatch.setitem(download.DATASETS, 'pennfudan', dataclasses.replace(
+        real, url=archive.as_uri(), size=archive.stat().st_size,
+        counts={'PNGImages': 6, 'PedMasks': 6, 'Annotation': 6, 'annotations': 2}))
+    download.main(['--dataset', 'pennfudan', '--data-root', str(tmp_path / 'data')])
+    assert f'python tools/train.py {real.config}' in capsys.readouterr().out
+    folder = tmp_path / 'data' / 'PennFudanPed'
+    train, val = (json.loads((folder / 'annotations' / f'{s}.json').read_text()) for s in ('train', 'val'))
+    assert [i['file_name'] for i in val['images']] == ['PennPed00002.png', 'PennPed00003.png']
+    assert len(train['images']) == 4 and len(train['annotations']) == 6  # 1 + 2 + 1 + 2 pedestrians
+    assert train['categories'] == [dict(id=1, name='person')]
+    assert train['annotations'][0]['bbox'] == [20.0, 10.0, 20.0, 50.0] and train['annotations'][0]['area'] == 1000.0
+
+    cfg = load_config(real.config).train_dataloader.dataset
+    dataset = CocoDataset(data_root=str(folder) + '/', ann_file=cfg.ann_file, data_prefix=cfg.data_prefix,
+                          metainfo=cfg.metainfo, pipeline=[])
+    assert len(dataset) == 4 and dataset.metainfo['classes'] == ('person',)
+    sample = dataset[1]
+    assert Path(sample['img_path']).is_file() and [i['bbox_label'] for i in sample['instances']] == [0, 0]

@@ -143,7 +143,49 @@ def _untar(source: DatasetSource, archive: Path, root: Path) -> None:
         tar.extractall(root, members=members, filter='data')
 
 
+def _pennfudan(source: DatasetSource, archive: Path, root: Path) -> None:
+    """PennFudanPed.zip -> ``PennFudanPed/annotations/{train,val}.json`` (COCO instances, class
+    ``person``) beside its ``PNGImages``: each non-zero value of ``PedMasks/X_mask.png`` is one
+    pedestrian, its RLE mask and the box around it; the last 50 images by name are held out, as in
+    torchvision's tutorial."""
+    import json
+    import zipfile
+
+    import cv2
+    import numpy as np
+    from pycocotools import mask as mask_utils
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        bad = [n for n in names if n.startswith('/') or '..' in Path(n).parts]
+        if bad:
+            raise SystemExit(f'{archive}: refusing paths outside the data root: {bad[:3]}')
+        z.extractall(root, members=[n for n in names if not Path(n).name.startswith('._')])
+    folder = root / source.folder
+    stems = sorted(p.stem for p in (folder / 'PNGImages').glob('*.png'))
+    (folder / 'annotations').mkdir(exist_ok=True)
+    held = max(1, round(len(stems) * 50 / 170))  # 50 of the 170
+    for split, part in (('train', stems[:-held]), ('val', stems[-held:])):
+        images, annotations = [], []
+        for image_id, stem in enumerate(part, 1):
+            mask = cv2.imread(str(folder / 'PedMasks' / f'{stem}_mask.png'), cv2.IMREAD_UNCHANGED)
+            images.append(dict(id=image_id, file_name=f'{stem}.png', height=mask.shape[0], width=mask.shape[1]))
+            for value in np.unique(mask)[1:]:
+                rle = mask_utils.encode(np.asfortranarray((mask == value).astype(np.uint8)))
+                annotations.append(dict(
+                    id=len(annotations) + 1, image_id=image_id, category_id=1, iscrowd=0,
+                    bbox=mask_utils.toBbox(rle).tolist(), area=float(mask_utils.area(rle)),
+                    segmentation=dict(size=rle['size'], counts=rle['counts'].decode())))
+        coco = dict(images=images, annotations=annotations, categories=[dict(id=1, name='person')])
+        (folder / 'annotations' / f'{split}.json').write_text(json.dumps(coco))
+
+
 DATASETS: Dict[str, DatasetSource] = {
+    'pennfudan': DatasetSource(
+        url='https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip', size=53_723_336, md5=None,
+        folder='PennFudanPed', counts={'PNGImages': 170, 'PedMasks': 170, 'Annotation': 170, 'annotations': 2},
+        config='configs/det/mask-rcnn_hornet-t-7x7_fpn_1xb4-12e_pennfudan.py',
+        about='Penn-Fudan pedestrians: 170 photographs with instance masks, as COCO JSON (the '
+              'authors allow no re-hosting: fetched from their page)', convert=_pennfudan),
     'hippocampus': DatasetSource(
         url='https://msd-for-monai.s3-us-west-2.amazonaws.com/Task04_Hippocampus.tar',  # MONAI's copy
         size=28_425_216, md5='9d24dba78a72977dbd1d2e110310f31b', folder='Task04_Hippocampus',
