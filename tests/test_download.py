@@ -234,3 +234,36 @@ def test_dataset_download_lays_out_camvid(tmp_path, monkeypatch):
                              seg_map_suffix=cfg.seg_map_suffix, metainfo=cfg.metainfo, reduce_zero_label=False)
     assert len(dataset) == 2 and len(dataset.metainfo['classes']) == 11
     assert Path(dataset[0]['seg_map_path']).is_file()
+
+
+def test_dataset_download_lays_out_cbsd(tmp_path, monkeypatch):
+    """--dataset cbsd offline: two GitHub archives (FFDNet's test sets, Extended SURE's training
+    set) in their layouts; only CBSD68's PNGs and CBSD432's JPEGs are kept, where the denoising
+    configs read them."""
+    import dataclasses
+    import zipfile
+
+    import cv2
+    import numpy as np
+    monkeypatch.setenv('GATEDVISION_CACHE', str(tmp_path / 'cache'))
+    picture = cv2.imencode('.png', np.full((4, 4, 3), 90, np.uint8))[1].tobytes()
+    ffdnet, sure = tmp_path / 'e787f46df2f374ff3591186706229cb9a0591fea', tmp_path / '1bcec3b61d7c3687f0fc906d684cc7d29e59aab4'
+    with zipfile.ZipFile(ffdnet, 'w') as z:
+        for name in ('testsets/CBSD68/101085.png', 'testsets/CBSD68/3096.png', 'testsets/Kodak24/kodim01.png',
+                     'testsets/Set12/01.png', 'models/FFDNet_color.mat'):
+            z.writestr(f'FFDNet-e787f46df2f374ff3591186706229cb9a0591fea/{name}', picture)
+    with zipfile.ZipFile(sure, 'w') as z:
+        for name in ('Dataset/CBSD432/100075.jpg', 'Dataset/CBSD432/100080.jpg', 'Dataset/CBSD432/100098.jpg',
+                     'Dataset/CBSD68/101085.png', 'README.md'):
+            z.writestr(f'Extended_SURE-1bcec3b61d7c3687f0fc906d684cc7d29e59aab4/{name}', picture)
+    real = download.DATASETS['cbsd']
+    monkeypatch.setitem(download.DATASETS, 'cbsd', dataclasses.replace(
+        real, url=ffdnet.as_uri(), more=(sure.as_uri(),), counts={'CBSD68': 2, 'CBSD432': 3}))
+    download.main(['--dataset', 'cbsd', '--data-root', str(tmp_path / 'data')])
+    folder = tmp_path / 'data' / 'denoise'
+    assert sorted(p.name for p in folder.iterdir()) == ['CBSD432', 'CBSD68']
+    assert sorted(p.name for p in (folder / 'CBSD68').iterdir()) == ['101085.png', '3096.png']
+    from gatedvision.engine.config import load_config
+    cfg = load_config(real.config)
+    assert cfg.train_dataloader.dataset.data_root == 'data/denoise/CBSD432'
+    assert cfg.val_dataloader.dataset.data_root == 'data/denoise/CBSD68'

