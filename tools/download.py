@@ -279,8 +279,10 @@ def _fetch_archive(name: str, url: str, size: Optional[int], md5: Optional[str],
         partial = archive.with_name(archive.name + '.part')
         download_url_to_file(url, str(partial), progress=progress)
         partial.replace(archive)
-    problem = (f'{archive.stat().st_size} bytes, not {size}' if size is not None and archive.stat().st_size != size
-               else f'md5 {_md5(archive)}, not {md5}' if md5 and _md5(archive) != md5 else None)
+    got = archive.stat().st_size
+    problem = f'{got} bytes, not {size}' if size is not None and got != size else None
+    if problem is None and md5 and (digest := _md5(archive)) != md5:  # hashed once
+        problem = f'md5 {digest}, not {md5}'
     if problem:
         archive.unlink()
         raise SystemExit(f'{name}: the download from {url} is damaged ({problem}); it was removed, '
