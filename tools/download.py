@@ -181,33 +181,9 @@ def _pennfudan(source: DatasetSource, archives: List[Path], root: Path) -> None:
         (folder / 'annotations' / f'{split}.json').write_text(json.dumps(coco))
 
 
-def _camvid(source: DatasetSource, archives: List[Path], root: Path) -> None:
-    """The SegNet tutorial's repository archive -> ``CamVid/{train,val,test}`` images and
-    ``{train,val,test}annot`` label maps, its void class (11) written as 255, the value mmseg
-    ignores."""
-    import zipfile
-
-    import cv2
-    import numpy as np
-    folder = root / source.folder
-    with zipfile.ZipFile(archives[0]) as z:
-        for name in z.namelist():
-            parts = Path(name).parts
-            if len(parts) != 4 or parts[1] != 'CamVid' or not name.endswith('.png') or parts[3].startswith('._'):
-                continue  # the rest of the repository
-            out = folder / parts[2] / parts[3]
-            out.parent.mkdir(parents=True, exist_ok=True)
-            data = z.read(name)
-            if parts[2].endswith('annot'):
-                label = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-                label[label == 11] = 255
-                cv2.imwrite(str(out), label)
-            else:
-                out.write_bytes(data)
-
-
-def _members(archive: Path, folder: str, suffix: str, out: Path) -> None:
-    """The files ``<top>/<folder>/*<suffix>`` of a GitHub archive, into ``out``."""
+def _members(archive: Path, folder: str, suffix: str, out: Path, convert=None) -> None:
+    """The files ``<top>/<folder>/*<suffix>`` of a GitHub archive, into ``out`` (their bytes
+    through ``convert`` when given)."""
     import zipfile
     depth = len(Path(folder).parts) + 2
     with zipfile.ZipFile(archive) as z:
@@ -216,7 +192,24 @@ def _members(archive: Path, folder: str, suffix: str, out: Path) -> None:
             if len(parts) == depth and '/'.join(parts[1:-1]) == folder and name.endswith(suffix) \
                     and not parts[-1].startswith('._'):
                 out.mkdir(parents=True, exist_ok=True)
-                (out / parts[-1]).write_bytes(z.read(name))
+                data = z.read(name)
+                (out / parts[-1]).write_bytes(convert(data) if convert else data)
+
+
+def _camvid(source: DatasetSource, archives: List[Path], root: Path) -> None:
+    """The SegNet tutorial's repository archive -> ``CamVid/{train,val,test}`` images and
+    ``{train,val,test}annot`` label maps, its void class (11) written as 255, the value mmseg
+    ignores."""
+    import cv2
+    import numpy as np
+
+    def void_to_255(data: bytes) -> bytes:
+        label = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        label[label == 11] = 255
+        return cv2.imencode('.png', label)[1].tobytes()
+    for split in ('train', 'val', 'test'):
+        _members(archives[0], f'CamVid/{split}', '.png', root / source.folder / split)
+        _members(archives[0], f'CamVid/{split}annot', '.png', root / source.folder / f'{split}annot', void_to_255)
 
 
 def _cbsd(source: DatasetSource, archives: List[Path], root: Path) -> None:
