@@ -1,16 +1,22 @@
 """The leaderboard: train and evaluate every backbone family on every task under one recipe per task.
 
     python tools/compare.py [--families hornet biformer ...] [--tasks det seg restore medseg]
-                            [--preset toy|full] [--work-dir D] [--resume] [--docs]
+                            [--preset toy|small|full] [--seeds N] [--work-dir D] [--resume] [--docs]
                             [--from-scratch] [--cfg-options key=value ...] [--dry-run] [--gpus N]
 
 Every (backbone, task) cell trains the task's shared recipe (same head, schedule, input size,
 augmentation and seed for every row); only the settings a backbone's paper fixes differ (they come
 from the family's own full config, e.g. BiFormer's ``n_win``, a simple pyramid for plain ViTs).
-Each cell runs ``tools/train.py`` in its own process under ``WORK_DIR/cells/<backbone>_<task>/``
-(config, log, checkpoints, ``result.json``), so a failing cell is recorded with its error and the
-others go on, and ``--resume`` skips finished cells and resumes the interrupted one from its last
-checkpoint. The exit status is the number of failed cells.
+Each cell trains ``--seeds N`` times (``randomness.seed`` 0 .. N-1; 3 by default, 1 for the full
+preset), each run in its own process of ``tools/train.py`` under
+``WORK_DIR/cells/<backbone>_<task>/seed<S>/`` (config, log, checkpoints, ``result.json``), so a
+failing run is recorded with its error and the others go on, and ``--resume`` skips finished runs and
+resumes the interrupted one from its last checkpoint. The exit status is the number of failed runs.
+
+Each cell is reported as the mean and standard deviation over its seeds; per task, the backbones not
+significantly different from the best (Welch's t-test against the best, Holm-corrected) are marked,
+and the one-way ANOVA over backbones says whether the task can tell them apart at all
+(``gatedvision.stats``; docs/leaderboard.md says how to read them).
 
 Outputs in ``WORK_DIR`` (and with ``--docs`` in ``docs/leaderboard.md``): ``leaderboard.md`` and
 ``.csv`` (rows: backbones; columns: the task metrics, then parameters, GMACs and throughput from
@@ -18,9 +24,12 @@ Outputs in ``WORK_DIR`` (and with ``--docs`` in ``docs/leaderboard.md``): ``lead
 per task, an accuracy-vs-cost scatter per task).
 
 ``--preset toy`` uses the built-in toy data of the four tasks (CPU-sized). There each row's seg cell
-trains from scratch and comes first; the row's other cells start from its backbone (a shared toy
-pre-training, as the full preset starts from ImageNet weights; ``--from-scratch``: every cell from
-scratch). docs/configs.md says why, with the measurements behind each toy recipe. ``--preset full`` the
+trains from scratch and comes first; the row's other cells start from its backbone, seed by seed (a
+shared toy pre-training, as the other presets start from ImageNet weights; ``--from-scratch``: every
+cell from scratch). ``--preset small`` the real small datasets of ``tools/download.py --dataset``
+(Penn-Fudan, CamVid, CBSD432/68, MSD Hippocampus), every backbone from its ImageNet weights on one
+shared recipe per task (GPU-sized); like the full preset it prints its commands with ``--dry-run``
+and tabulates what they logged without it. docs/configs.md says why, with the measurements behind each toy recipe. ``--preset full`` the
 full configs on the real datasets (under ``data/``, as each config's ``data_root`` says), one
 ``tools/dist_train.sh`` command per cell with ``--gpus N``, printed by ``--dry-run``: the family's
 own config (its paper's recipe) where it has one, else a config written into the cell's folder on
@@ -54,24 +63,30 @@ BASELINES = {'resnet50': dict(type='gatedvision.TimmBackbone', model_name='resne
 
 
 class Task:
-    """One column: its shared toy recipe, the full config per backbone tag (the family's own, with
-    its paper's recipe), the shared full recipe for backbones without one, the metric."""
+    """One column: its shared toy recipe, its shared recipe on a real small dataset, the full config
+    per backbone tag (the family's own, with its paper's recipe), the shared full recipe for
+    backbones without one, the metric (higher is better for every task)."""
 
-    def __init__(self, name, toy, full, full_shared, metric):
-        self.name, self.toy, self.full, self.full_shared, self.metric = name, toy, full, full_shared, metric
+    def __init__(self, name, toy, small, full, full_shared, metric):
+        self.name, self.toy, self.small, self.full, self.full_shared, self.metric = \
+            name, toy, small, full, full_shared, metric
 
 
 TASKS = {
     'det': Task('det', 'configs/det/mask-rcnn_halonet26t_fpn_1xb2-2e_toycoco-sparse.py',
+                'configs/det/mask-rcnn_hornet-t-7x7_fpn_1xb4-12e_pennfudan.py',
                 'configs/det/mask-rcnn_{}_fpn_1x_coco.py', 'configs/det/mask-rcnn_halonet26t_fpn_1x_coco.py',
                 'coco/bbox_mAP'),
     'seg': Task('seg', 'configs/seg/upernet_halonet26t_1xb4-120i_toyseg-128x128.py',
+                'configs/seg/upernet_hornet-t-7x7_1xb8-8k_camvid-352x480.py',
                 'configs/seg/upernet_{}_8xb2-160k_ade20k-512x512.py',
                 'configs/seg/upernet_halonet26t_8xb2-160k_ade20k-512x512.py', 'mIoU'),
     'restore': Task('restore', 'configs/restore/nafdec_hornet-t-7x7_1xb8-80i_toyrestore-sigma25.py',
+                    'configs/restore/nafdec_hornet-t-7x7_1xb8-20k_cbsd432-sigma25.py',
                     'configs/restore/nafdec_{}_8xb8-300k_denoise-sigma25-256x256.py',
                     'configs/restore/nafdec_hornet-t-7x7_8xb8-300k_denoise-sigma25-256x256.py', 'PSNR'),
     'medseg': Task('medseg', 'configs/medseg/agunet_hornet-t-7x7_1xb4-200i_toymedseg.py',
+                   'configs/medseg/agunet_hornet-t-7x7_1xb16-4k_hippocampus.py',
                    'configs/medseg/agunet_{}_1xb8-20k_brats-2d.py',
                    'configs/medseg/agunet_hornet-t-7x7_1xb8-20k_brats-2d.py', 'mDice'),
 }
@@ -92,19 +107,30 @@ def parse_args(argv=None):
     p.add_argument('--families', nargs='+', default=list(FAMILIES),
                    help=f'families ({", ".join(FAMILIES)}) or backbone config tags (e.g. hornet-t-gf)')
     p.add_argument('--tasks', nargs='+', default=list(TASKS), choices=list(TASKS))
-    p.add_argument('--preset', default='toy', choices=['toy', 'full'])
+    p.add_argument('--preset', default='toy', choices=['toy', 'small', 'full'])
+    p.add_argument('--seeds', type=_positive, default=None,
+                   help='runs per cell, randomness.seed 0..N-1 (default: 3; 1 for --preset full)')
     p.add_argument('--work-dir', type=Path, default=Path('work_dirs/leaderboard'))
     p.add_argument('--resume', action='store_true', help='skip finished cells, resume the interrupted one')
     p.add_argument('--docs', action='store_true', help='also write docs/leaderboard.md')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='passed to every cell (e.g. train_cfg.max_iters=2 for a smoke run)')
-    p.add_argument('--gpus', type=int, default=1, help='--preset full: GPUs per cell (dist_train.sh)')
+    p.add_argument('--gpus', type=int, default=1, help='--preset small/full: GPUs per run (dist_train.sh)')
     p.add_argument('--dry-run', action='store_true', help='print each cell\'s command and stop')
     p.add_argument('--no-cost', action='store_true', help='skip the params / GMACs / throughput columns')
     p.add_argument('--from-scratch', action='store_true',
                    help=f'--preset toy: train every cell from scratch instead of from the row\'s '
                         f'{PRETRAIN_TASK} cell\'s backbone')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 1 if args.preset == 'full' else 3
+    return args
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f'expected a whole number of seeds >= 1, got {text!r}')
+    return int(text)
 
 
 def backbone_tag(family: str) -> str:
@@ -273,85 +299,95 @@ class _Forward:
             raise SystemExit(128 + self.signum)
 
 
-def run_cell(tag: str, task: str, args, cell_dir: Path, forward: _Forward, pretrain: Optional[dict] = None) -> dict:
-    """Train (or, with ``--resume``, finish) one cell; ``pretrain``: the result of the cell whose
-    backbone this one starts from."""
-    result_file = cell_dir / 'result.json'
+def run_dir(work_dir: Path, tag: str, task: str, seed: int) -> Path:
+    return work_dir / 'cells' / f'{tag}_{task}' / f'seed{seed}'
+
+
+def run_cell(tag: str, task: str, seed: int, args, forward: _Forward, pretrain: Optional[dict] = None) -> dict:
+    """Train (or, with ``--resume``, finish) one seed of one cell; ``pretrain``: the result of the
+    run whose backbone this one starts from."""
+    seed_dir = run_dir(args.work_dir, tag, task, seed)
+    result_file = seed_dir / 'result.json'
     if args.resume and result_file.is_file():
         return json.loads(result_file.read_text())
     init = None
+    seed_dir.mkdir(parents=True, exist_ok=True)
     if pretrain is not None:
         if pretrain['status'] != 'ok':
-            return untrained(tag, task, 'failed', f"no backbone to start from: its {pretrain['task']} cell failed")
+            return untrained(tag, task, seed, 'failed', f"no backbone to start from: its {pretrain['task']} run failed")
         try:
             backbone = cell_overrides(tag, task, TASKS[task].toy)['model']['backbone']
-            init = pretrained_backbone(args.work_dir / 'cells' / f"{tag}_{pretrain['task']}", cell_dir, backbone)
+            init = pretrained_backbone(run_dir(args.work_dir, tag, pretrain['task'], seed), seed_dir, backbone)
         except Exception as e:  # recorded; the other cells go on
-            return untrained(tag, task, 'failed', f'{type(e).__name__}: {e}'[:400])
-    config = write_cell_config(cell_dir, tag, task, TASKS[task].toy, init=init)
-    cmd = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir', str(cell_dir)]
-    if args.resume and any(cell_dir.glob('*.pth')):
-        cmd.append('--resume')  # the interrupted cell: from its newest complete checkpoint
-    options = task_options(args.cfg_options, task)
-    if options:
-        cmd += ['--cfg-options', *options]
+            return untrained(tag, task, seed, 'failed', f'{type(e).__name__}: {e}'[:400])
+    config = write_cell_config(seed_dir, tag, task, TASKS[task].toy, init=init)
+    cmd = [sys.executable, str(ROOT / 'tools' / 'train.py'), str(config), '--work-dir', str(seed_dir)]
+    if args.resume and any(seed_dir.glob('*.pth')):
+        cmd.append('--resume')  # the interrupted run: from its newest complete checkpoint
+    cmd += ['--cfg-options', f'randomness.seed={seed}', *task_options(args.cfg_options, task)]
     start = time.time()
-    with open(cell_dir / 'log.txt', 'a') as log:
+    with open(seed_dir / 'log.txt', 'a') as log:
         log.write(f'$ {shlex.join(cmd)}\n')
         log.flush()
         forward.child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         code = forward.child.wait()
         forward.child = None
     forward.stop_if_signalled()
-    error = error_message((cell_dir / 'log.txt').read_text()) if code else None
-    result = cell_result(tag, task, cell_dir, time.time() - start, error)
+    error = error_message((seed_dir / 'log.txt').read_text()) if code else None
+    result = cell_result(tag, task, seed, seed_dir, time.time() - start, error)
     result_file.write_text(json.dumps(result, indent=1))
     return result
 
 
-def untrained(tag: str, task: str, status: str, error: Optional[str] = None) -> dict:
-    """The record of a cell without results: ``'failed'`` before training (``error``), ``'not run'``."""
-    return dict(backbone=tag, task=task, metric=TASKS[task].metric, value=None, seconds=0.0, final_loss=None,
-                metrics={}, status=status, **({'error': error} if error else {}))
+def untrained(tag: str, task: str, seed: int, status: str, error: Optional[str] = None) -> dict:
+    """The record of a run without results: ``'failed'`` before training (``error``), ``'not run'``."""
+    return dict(backbone=tag, task=task, seed=seed, metric=TASKS[task].metric, value=None, seconds=0.0,
+                final_loss=None, metrics={}, status=status, **({'error': error} if error else {}))
 
 
-def cell_result(tag: str, task: str, cell_dir: Path, seconds: float, error: Optional[str] = None) -> dict:
-    """The cell's record from its logged validation metrics (``error``: why its training failed)."""
-    metrics, loss = read_metrics(cell_dir)
+def cell_result(tag: str, task: str, seed: int, seed_dir: Path, seconds: float, error: Optional[str] = None) -> dict:
+    """The run's record from its logged validation metrics (``error``: why its training failed)."""
+    metrics, loss = read_metrics(seed_dir)
     metric = TASKS[task].metric
     value = next((v for k, v in metrics.items() if k == metric or k.endswith('/' + metric)), None)
-    result = dict(backbone=tag, task=task, metric=metric, value=value, seconds=round(seconds, 1),
+    result = dict(backbone=tag, task=task, seed=seed, metric=metric, value=value, seconds=round(seconds, 1),
                   final_loss=loss, metrics=metrics, status='ok')
     if error or value is None:
         result.update(status='failed', error=error or f'no {metric} in the validation results')
     return result
 
 
-def collect_full(args, tags) -> list:
-    """--preset full without --dry-run: the cells' results as far as their runs have got (each
-    command of --dry-run trains and validates into its cell folder)."""
+def collect_logged(args, tags) -> list:
+    """--preset small/full without --dry-run: the runs' results as far as they have got (each
+    command of --dry-run trains and validates into its run folder)."""
     results = []
     for tag in tags:
         for task in args.tasks:
-            cell_dir = args.work_dir / 'cells' / f'{tag}_{task}'
-            logged = any(cell_dir.glob('*/vis_data/scalars.json'))
-            results.append(cell_result(tag, task, cell_dir, 0.0) if logged else untrained(tag, task, 'not run'))
+            for seed in range(args.seeds):
+                seed_dir = run_dir(args.work_dir, tag, task, seed)
+                logged = any(seed_dir.glob('*/vis_data/scalars.json'))
+                results.append(cell_result(tag, task, seed, seed_dir, 0.0) if logged
+                               else untrained(tag, task, seed, 'not run'))
     return results
 
 
-def full_commands(args, tags) -> list:
-    """One command per cell: the family's own full config (its paper's recipe) where it has one,
-    else a config written into the cell folder on the task's shared full recipe."""
+def dist_commands(args, tags) -> list:
+    """One ``tools/dist_train.sh`` command per run. The full preset: the family's own config (its
+    paper's recipe) where it has one, else a config written into the cell folder on the task's
+    shared full recipe; the small preset: the task's shared recipe for every backbone."""
     rows = []
     for tag in tags:
         for task in args.tasks:
-            work = args.work_dir / 'cells' / f'{tag}_{task}'
-            config = TASKS[task].full.format(tag)
-            if not (ROOT / config).is_file():
-                config = write_cell_config(work, tag, task, TASKS[task].full_shared, toy=False)
-            options = task_options(args.cfg_options, task)
-            rows.append(shlex.join(['bash', 'tools/dist_train.sh', str(config), str(args.gpus),
-                                    '--work-dir', str(work)] + (['--cfg-options', *options] if options else [])))
+            t = TASKS[task]
+            cell = args.work_dir / 'cells' / f'{tag}_{task}'
+            config = t.full.format(tag) if args.preset == 'full' else None
+            if config is None or not (ROOT / config).is_file():
+                config = write_cell_config(cell, tag, task, t.small if args.preset == 'small' else t.full_shared,
+                                           toy=False)
+            for seed in range(args.seeds):
+                rows.append(shlex.join(['bash', 'tools/dist_train.sh', str(config), str(args.gpus),
+                                        '--work-dir', str(cell / f'seed{seed}'), '--cfg-options',
+                                        f'randomness.seed={seed}', *task_options(args.cfg_options, task)]))
     return rows
 
 
@@ -371,41 +407,63 @@ def cost_columns(tags, out_dir: Path) -> dict:
             for tag, name in names.items()}
 
 
-def write_outputs(results: list, tags, args, costs: dict, wall: float) -> Path:
-    out = args.work_dir
-    (out / 'plots').mkdir(parents=True, exist_ok=True)
-    cols = [TASKS[t] for t in args.tasks]
-    header = ['backbone'] + [f'{t.name} {t.metric}' for t in cols] + ['params (M)', 'GMACs', 'img/s', 'at']
-    cell = {(r['backbone'], r['task']): r for r in results}
+def summarize_cells(results: list, tags, tasks) -> tuple:
+    """Per cell: mean, std and n over its finished seeds; per task: the rank group of the best and
+    the ANOVA of the backbones (``gatedvision.stats``)."""
+    from gatedvision.stats import rank_group, separation, summarize
+    cells, groups, power = {}, {}, {}
+    for task in tasks:
+        runs = {}
+        for tag in tags:
+            mine = [r for r in results if r['backbone'] == tag and r['task'] == task]
+            ok = [r for r in mine if r['status'] == 'ok']
+            if not mine:
+                continue
+            cell = dict(backbone=tag, task=task, values=[r['value'] for r in ok], seeds=[r['seed'] for r in ok],
+                        failed={r['seed']: r.get('error', r['status']) for r in mine if r['status'] != 'ok'},
+                        seconds=sum(r['seconds'] for r in mine) / len(mine))
+            if ok:
+                s = summarize(cell['values'])
+                cell.update(mean=s.mean, std=s.std, n=s.n)
+                gains = [r['value'] - r['metrics']['PSNR_input'] for r in ok if 'PSNR_input' in r['metrics']]
+                if gains:  # restoration: the gain over the noisy input
+                    cell['gain'] = sum(gains) / len(gains)
+                runs[tag] = cell['values']
+            cells[tag, task] = cell
+        group, sep = rank_group(runs), separation(runs)
+        if group is not None:
+            groups[task] = dict(best=group.best, tied=group.tied, p_values=group.p_values, test=group.test)
+        if sep is not None:
+            power[task] = dict(f=sep.f, p=sep.p, eta_squared=sep.eta_squared, within_std=sep.within_std)
+    return cells, groups, power
 
-    def number(v):
-        return f'{v:.3f}' if abs(v) < 1 else f'{v:.2f}'
 
-    def show(r, gain=False):
-        if r is None:
-            return '–'
-        paper = PUBLISHED.get((r['backbone'], r['task'])) if args.preset == 'full' else None
-        if r['status'] == 'not run':
-            text = 'not run'
-        elif r['status'] != 'ok':
-            text = f"failed: {r['error']}"
-        else:
-            text = number(r['value'])
-            if gain and 'PSNR_input' in r['metrics']:  # restoration: the gain over the noisy input
-                text += f" (+{r['value'] - r['metrics']['PSNR_input']:.1f} dB)"
-        return text + (f' (paper {number(paper)})' if paper is not None else '')
+def _number(v: float, like: Optional[float] = None) -> str:
+    """Three decimals for 0-1 metrics (mAP, Dice), two for the others; ``like``: the number whose
+    decimals to use (a standard deviation takes its mean's)."""
+    return f'{v:.3f}' if abs(v if like is None else like) < 1 else f'{v:.2f}'
 
-    table, table_md = [], []
-    for tag in tags:
-        c = costs.get(tag, {})
-        cost = [('' if c.get(k) is None else f'{c[k]:.{d}f}')
-                for k, d in (('params_m', 1), ('gmacs', 2), ('infer_bn_img_s', 1), ('resolution', 0))]
-        table.append([tag] + [show(cell.get((tag, t.name))) for t in cols] + cost)
-        table_md.append([tag] + [show(cell.get((tag, t.name)), gain=True) for t in cols] + cost)
-    with open(out / 'leaderboard.csv', 'w', newline='') as f:
-        csv.writer(f).writerows([header] + table)
-    times = [[tag] + [('–' if (tag, t.name) not in cell else f"{cell[tag, t.name]['seconds']:.0f}") for t in cols]
-             + [f"{sum(cell[tag, t.name]['seconds'] for t in cols if (tag, t.name) in cell):.0f}"] for tag in tags]
+
+def _show(cell: Optional[dict], seeds: int, group: Optional[dict] = None, paper: Optional[float] = None) -> str:
+    """A table cell: mean ± std (n when fewer runs than seeds finished), bold in the best's rank
+    group, the restoration gain over the noisy input, the paper's number; or why there is none."""
+    if cell is None:
+        return '–'
+    if 'mean' not in cell:
+        errors = [e for _, e in sorted(cell['failed'].items()) if e != 'not run']
+        text = f'failed: {errors[0]}' if errors else 'not run'
+    else:
+        text = _number(cell['mean']) + (f' ± {_number(cell["std"], cell["mean"])}' if cell['n'] > 1 else '')
+        if group is not None and cell['backbone'] in group['tied']:
+            text = f'**{text}**'
+        if cell['n'] < seeds:
+            text += f' (n={cell["n"]})'
+        if 'gain' in cell:
+            text += f' (+{cell["gain"]:.1f} dB)'
+    return text + (f' (paper {_number(paper)})' if paper is not None else '')
+
+
+def _machine() -> str:
     machine = f'{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}'
     try:
         import torch
@@ -413,60 +471,127 @@ def write_outputs(results: list, tags, args, costs: dict, wall: float) -> Path:
                                                       if torch.cuda.is_available() else ', CPU')
     except ImportError:
         pass
-    recipes = '\n'.join(f'- **{t.name}**: `{t.toy if args.preset == "toy" else t.full}`' for t in cols)
-    if args.preset == 'full':
+    return machine
+
+
+def _power_rows(tasks, cells, groups, power, tags) -> list:
+    rows = []
+    for t in tasks:
+        g, p = groups.get(t.name), power.get(t.name)
+        ok = [c for (tag, task), c in cells.items() if task == t.name and c.get('n', 0) > 1]
+        lo, hi = (min(ok, key=lambda c: c['std']), max(ok, key=lambda c: c['std'])) if ok else (None, None)
+        spread = f"{_number(lo['std'], lo['mean'])}–{_number(hi['std'], hi['mean'])}" if ok else '–'
+        if g is None or p is None:
+            rows.append(f'| {t.name} | – | – | – | – | – | {spread} | needs two backbones with two or more runs each |')
+            continue
+        verdict = ('tells the backbones apart' if p['p'] < 0.05 else
+                   'cannot tell the backbones apart: it only checks that every backbone trains')
+        tied = ', '.join(g['tied'])
+        rows.append(f"| {t.name} | {g['best']} | {tied} | {p['f']:.2f} | {p['p']:.2g} | {p['eta_squared']:.2f} | "
+                    f"{spread} | {verdict} |")
+    return rows
+
+
+def write_outputs(results: list, tags, args, costs: dict, wall: float) -> Path:
+    out = args.work_dir
+    (out / 'plots').mkdir(parents=True, exist_ok=True)
+    cols = [TASKS[t] for t in args.tasks]
+    cells, groups, power = summarize_cells(results, tags, args.tasks)
+    cost_header = ['params (M)', 'GMACs', 'img/s', 'at']
+    header = ['backbone'] + [f'{t.name} {t.metric}' for t in cols] + cost_header
+    csv_header = ['backbone'] + [f'{t.name} {t.metric}{s}' for t in cols for s in ('', ' std', ' n')] + cost_header
+    table, table_md = [], []
+    for tag in tags:
+        c = costs.get(tag, {})
+        cost = [('' if c.get(k) is None else f'{c[k]:.{d}f}')
+                for k, d in (('params_m', 1), ('gmacs', 2), ('infer_bn_img_s', 1), ('resolution', 0))]
+        row = [tag]
+        for t in cols:  # the CSV: mean, std and n in columns of their own; a cell without runs says why
+            cell = cells.get((tag, t.name))
+            if cell is not None and 'mean' in cell:
+                row += [_number(cell['mean']), f"{cell['std']:.3g}", str(cell['n'])]
+            else:
+                row += [_show(cell, args.seeds), '', '0']
+        table.append(row + cost)
+        paper = PUBLISHED if args.preset == 'full' else {}
+        table_md.append([tag] + [_show(cells.get((tag, t.name)), args.seeds, groups.get(t.name),
+                                       paper.get((tag, t.name))) for t in cols] + cost)
+    with open(out / 'leaderboard.csv', 'w', newline='') as f:
+        csv.writer(f).writerows([csv_header] + table)
+    machine = _machine()
+    recipe = {'toy': lambda t: t.toy, 'small': lambda t: t.small, 'full': lambda t: t.full}[args.preset]
+    recipes = '\n'.join(f'- **{t.name}**: `{recipe(t)}`' for t in cols)
+    if args.preset != 'toy':
         start = 'from the authors\' ImageNet weights'
     elif args.from_scratch:
         start = 'from scratch'
     else:
-        start = (f'the {PRETRAIN_TASK} cells from scratch, the others from the row\'s {PRETRAIN_TASK}-trained '
-                 f'backbone (a shared toy pre-training: docs/configs.md)')
-    command = ' '.join(['python tools/compare.py --preset', args.preset] + ['--from-scratch'] * args.from_scratch)
-    cells_min = sum(r['seconds'] for r in results) / 60  # resumed runs: the cells of every invocation
-    when = (f'Measured on {machine}: the cells took {cells_min:.1f} min in all (start-up, training and '
+        start = (f'the {PRETRAIN_TASK} cells from scratch, the others from the same seed\'s {PRETRAIN_TASK}-trained '
+                 f'backbone of the row (a shared toy pre-training: docs/configs.md)')
+    command = ' '.join(['python tools/compare.py --preset', args.preset, '--seeds', str(args.seeds)]
+                       + ['--from-scratch'] * args.from_scratch)
+    cells_min = sum(r['seconds'] for r in results) / 60  # resumed runs: the runs of every invocation
+    when = (f'Measured on {machine}: the runs took {cells_min:.1f} min in all (start-up, training and '
             f'validation; this invocation {wall / 60:.1f} min with the cost columns).' if args.preset == 'toy' else
-            f'Collected from the cells\' training logs; cost columns measured on {machine}.')
+            f'Collected from the runs\' training logs; cost columns measured on {machine}.')
     md = [f'# Leaderboard ({args.preset} preset)', '',
-          f'{when} Every cell trains the '
-          f'task\'s recipe below with the row\'s backbone, {start} (`{command}`); cell times and '
-          f'final losses are in `leaderboard.json`.', '', recipes, '',
+          f'{when} Every cell trains the task\'s recipe below with the row\'s backbone, {start}, once per seed '
+          f'(`randomness.seed` 0..{args.seeds - 1}; `{command}`); run times and final losses are in '
+          f'`leaderboard.json`.', '', recipes, '',
+          f'Each cell: mean ± standard deviation over {args.seeds} seed{"s" * (args.seeds > 1)} (n: the runs that '
+          f'finished, where fewer). **Bold**: the task\'s best and the backbones not significantly different from '
+          f'it (Welch\'s t-test against the best, two-sided, Holm-corrected over the comparisons, alpha 0.05; '
+          f'it assumes normally distributed, independent runs, and with few seeds it is weak: bold means *not '
+          f'shown to be worse*).', '',
           '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     md += ['| ' + ' | '.join(row) + ' |' for row in table_md]
+    md += ['', '## Can each task tell the backbones apart?', '',
+           'One-way ANOVA of the runs over backbones: F is the variance between the backbones\' means over the '
+           'variance between seeds of one backbone; p its p-value; eta² the share of the runs\' variance that '
+           'the backbone explains. A task whose p is above 0.05 cannot rank the backbones with this many '
+           'seeds.', '',
+           '| task | best | not significantly worse (best first) | F | p | eta² | seed std per cell | verdict |',
+           '|---|---|---|---|---|---|---|---|']
+    md += _power_rows(cols, cells, groups, power, tags)
     if args.preset == 'toy':
-        md += ['', 'Seconds per cell (start-up, training, validation):', '',
+        md += ['', 'Seconds per run (start-up, training, validation; the mean over the seeds):', '',
                '| backbone | ' + ' | '.join(t.name for t in cols) + ' | row |', '|' + '---|' * (len(cols) + 2)]
-        md += ['| ' + ' | '.join(row) + ' |' for row in times]
+        for tag in tags:
+            secs = [cells[tag, t.name]['seconds'] if (tag, t.name) in cells else None for t in cols]
+            md.append('| ' + ' | '.join([tag] + ['–' if v is None else f'{v:.0f}' for v in secs]
+                                        + [f'{sum(v for v in secs if v is not None):.0f}']) + ' |')
     (out / 'leaderboard.md').write_text('\n'.join(md) + '\n')
+    summary = [dict(c, failed={str(k): v for k, v in c['failed'].items()}) for c in cells.values()]
     (out / 'leaderboard.json').write_text(json.dumps(
-        dict(preset=args.preset, machine=machine, wall_seconds=round(wall, 1),
-             cell_seconds=round(cells_min * 60, 1), tasks=args.tasks,
-             backbones=tags, cells=results, costs=costs), indent=1))
-    _plots(results, tags, cols, costs, out / 'plots')
+        dict(preset=args.preset, seeds=args.seeds, machine=machine, wall_seconds=round(wall, 1),
+             run_seconds=round(cells_min * 60, 1), tasks=args.tasks, backbones=tags, runs=results,
+             cells=summary, rank_groups=groups, power=power, costs=costs), indent=1))
+    _plots(cells, tags, cols, costs, out / 'plots')
     if args.docs:
         (ROOT / 'docs' / 'leaderboard.md').write_text((out / 'leaderboard.md').read_text())
     return out / 'leaderboard.md'
 
 
-def _plots(results, tags, cols, costs, out: Path) -> None:
+def _plots(cells, tags, cols, costs, out: Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     for t in cols:
-        ok = [r for r in results if r['task'] == t.name and r['status'] == 'ok']
+        ok = [cells[tag, t.name] for tag in tags if 'mean' in cells.get((tag, t.name), {})]
         fig, ax = plt.subplots(figsize=(max(4, len(tags)), 3))
-        ax.bar([r['backbone'] for r in ok], [r['value'] for r in ok])
-        ax.set_ylabel(t.metric)
+        ax.bar([c['backbone'] for c in ok], [c['mean'] for c in ok], yerr=[c['std'] for c in ok], capsize=3)
+        ax.set_ylabel(f'{t.metric} (mean ± std over seeds)')
         ax.set_title(f'{t.name}')
         ax.tick_params(axis='x', rotation=30)
         fig.tight_layout()
         fig.savefig(out / f'{t.name}_bar.png', dpi=100)
         plt.close(fig)
         fig, ax = plt.subplots(figsize=(4, 3))
-        for r in ok:
-            g = costs.get(r['backbone'], {}).get('gmacs')
+        for c in ok:
+            g = costs.get(c['backbone'], {}).get('gmacs')
             if g is not None:
-                ax.scatter(g, r['value'])
-                ax.annotate(r['backbone'], (g, r['value']), fontsize=7)
+                ax.errorbar(g, c['mean'], yerr=c['std'], fmt='o', capsize=3)
+                ax.annotate(c['backbone'], (g, c['mean']), fontsize=7)
         ax.set_xlabel('GMACs (at the model\'s input size)')
         ax.set_ylabel(t.metric)
         ax.set_title(f'{t.name}: accuracy vs cost')
@@ -478,36 +603,39 @@ def _plots(results, tags, cols, costs, out: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     tags = [backbone_tag(f) for f in args.families]
-    if args.preset == 'full':
-        commands = full_commands(args, tags)
+    if args.preset != 'toy':
+        commands = dist_commands(args, tags)
         if args.dry_run:
             print('\n'.join(commands))
             return 0
         # the commands run on a cluster; this gathers what they have logged so far
         start = time.time()
-        results = collect_full(args, tags)
+        results = collect_logged(args, tags)
         costs = {} if args.no_cost else cost_columns(tags, args.work_dir / 'cost')
         print(write_outputs(results, tags, args, costs, time.time() - start).read_text())
         return min(sum(r['status'] != 'ok' for r in results), 125)
     if args.dry_run:
         for tag in tags:
-            for task in args.tasks:
-                print(f'python tools/train.py {args.work_dir}/cells/{tag}_{task}/config.py '
-                      f'--work-dir {args.work_dir}/cells/{tag}_{task}')
+            for seed in range(args.seeds):
+                for task in args.tasks:
+                    where = run_dir(args.work_dir, tag, task, seed)
+                    print(f'python tools/train.py {where}/config.py --work-dir {where} '
+                          f'--cfg-options randomness.seed={seed}')
         return 0
     from tqdm import tqdm
     start = time.time()
     pretrained = not args.from_scratch and any(t != PRETRAIN_TASK for t in args.tasks)
     order = [PRETRAIN_TASK] * (pretrained or PRETRAIN_TASK in args.tasks) + [t for t in args.tasks if t != PRETRAIN_TASK]
-    cells = [(tag, task) for tag in tags for task in order]  # a row's pre-training cell first
+    # a row's seeds one after the other, each seed's pre-training run first
+    runs = [(tag, seed, task) for tag in tags for seed in range(args.seeds) for task in order]
     results, forward = [], _Forward()
-    bar = tqdm(cells, desc='leaderboard', unit='cell', file=sys.stderr, dynamic_ncols=True)
-    for tag, task in bar:
-        bar.set_postfix_str(f'{tag} {task}')
+    bar = tqdm(runs, desc='leaderboard', unit='run', file=sys.stderr, dynamic_ncols=True)
+    for tag, seed, task in bar:
+        bar.set_postfix_str(f'{tag} {task} seed {seed}')
         source = None
         if pretrained and task != PRETRAIN_TASK:
-            source = next(r for r in results if r['backbone'] == tag and r['task'] == PRETRAIN_TASK)
-        results.append(run_cell(tag, task, args, args.work_dir / 'cells' / f'{tag}_{task}', forward, source))
+            source = next(r for r in results if (r['backbone'], r['task'], r['seed']) == (tag, PRETRAIN_TASK, seed))
+        results.append(run_cell(tag, task, seed, args, forward, source))
         write_outputs(results, tags, args, {}, time.time() - start)
     bar.close()
     costs = {} if args.no_cost else cost_columns(tags, args.work_dir / 'cost')
@@ -515,7 +643,7 @@ def main(argv=None) -> int:
     failed = [r for r in results if r['status'] != 'ok']
     print(path.read_text())
     for r in failed:
-        print(f"FAILED {r['backbone']} {r['task']}: {r['error']}", file=sys.stderr)
+        print(f"FAILED {r['backbone']} {r['task']} seed {r['seed']}: {r['error']}", file=sys.stderr)
     return min(len(failed), 125)
 
 
