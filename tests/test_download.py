@@ -264,6 +264,14 @@ def test_dataset_download_lays_out_cbsd(tmp_path, monkeypatch):
     assert sorted(p.name for p in folder.iterdir()) == ['CBSD432', 'CBSD68']
     assert sorted(p.name for p in (folder / 'CBSD68').iterdir()) == ['101085.png', '3096.png']
     from gatedvision.engine.config import load_config
-    cfg = load_config(real.config)
-    assert cfg.train_dataloader.dataset.data_root == 'data/denoise/CBSD432'
-    assert cfg.val_dataloader.dataset.data_root == 'data/denoise/CBSD68'
+    from mmengine.registry import TRANSFORMS
+    assert real.config.endswith('sigma25.py')
+    for sigma in (15, 25, 50):  # the three noise levels DnCNN and FFDNet report, one config each
+        cfg = load_config(real.config.replace('sigma25', f'sigma{sigma}'))
+        assert cfg.train_dataloader.dataset.data_root == 'data/denoise/CBSD432'
+        assert cfg.val_dataloader.dataset.data_root == 'data/denoise/CBSD68'
+        for loader in ('train_dataloader', 'test_dataloader'):  # the noise each pipeline adds
+            degrade = next(t for t in cfg[loader].dataset.pipeline if t['type'] == 'Degrade')
+            clean = np.full((128, 128, 3), 0.5, np.float32)
+            noisy = TRANSFORMS.build(dict(degrade, type='gatedvision.Degrade'))(dict(gt=clean))['lq']
+            assert abs((noisy - clean).std() * 255 - sigma) < 0.05 * sigma, (sigma, loader)
