@@ -1,4 +1,5 @@
 """One test over every model gatedvision registers in timm (new models join by registering)."""
+import functools
 import inspect
 
 import pytest
@@ -34,6 +35,29 @@ BF16_TOL = 0.06
 
 def _first_tag(name):
     return timm.models.get_pretrained_cfg(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _classes_and_sizes() -> tuple:
+    """(name, model class, parameter count) of every model, built once on the meta device."""
+    out = []
+    for name in MODELS:
+        with torch.device('meta'):
+            m = timm.create_model(name)
+        out.append((name, type(m), sum(p.numel() for p in m.parameters())))
+    return tuple(out)
+
+
+def _smallest_per_kind(variants=False):
+    """The smallest model of each class (``variants``: of each class and block variant, e.g.
+    HorNet's 7x7 and global-filter blocks, OverLoCK's deploy form): what is code of the kind, not
+    of the size."""
+    best = {}
+    for name, cls, size in _classes_and_sizes():
+        kind = (cls, frozenset(name.split('_')) & {'gf', 'reparam', 'img384'} if variants else None)
+        if kind not in best or size < best[kind][0]:
+            best[kind] = (size, name)
+    return sorted(n for _, n in best.values())
 
 
 def test_every_published_size_is_registered():
@@ -111,9 +135,10 @@ def test_forward_backward(name):
     assert not missing, f'{name}: no gradient for {missing[:5]}'
 
 
-@pytest.mark.parametrize('name', MODELS)
+@pytest.mark.parametrize('name', _smallest_per_kind(variants=True))
 def test_bf16_autocast_forward_backward_close_to_fp32(name):
-    """--amp on the CPU (bf16 autocast): every model runs forward and backward, its logits within
+    """--amp on the CPU (bf16 autocast): every kind of model (each class and block variant: the
+    dtypes are code of the kind, not the size) runs forward and backward, its logits within
     BF16_TOL (relative) of fp32's, a finite gradient for every parameter."""
     torch.manual_seed(0)
     model = timm.create_model(name, num_classes=7).eval()  # eval: the same BN statistics and no drop path
@@ -181,19 +206,7 @@ def test_group_matcher_covers_every_parameter(name):
     assert len(set(blocks.values())) >= len(set(stages.values())) > 1  # equal for isotropic models
 
 
-def _smallest_per_class():
-    """One model per model class (the smallest): checkpointing is code of the class, not the size."""
-    best = {}
-    for name in MODELS:
-        with torch.device('meta'):
-            m = timm.create_model(name)
-        size = sum(p.numel() for p in m.parameters())
-        if type(m) not in best or size < best[type(m)][0]:
-            best[type(m)] = (size, name)
-    return sorted(n for _, n in best.values())
-
-
-@pytest.mark.parametrize('name', _smallest_per_class())
+@pytest.mark.parametrize('name', _smallest_per_kind())
 def test_grad_checkpointing_is_exact(name):
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False, num_classes=3)

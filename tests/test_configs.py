@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, MODELS
 
@@ -24,7 +25,9 @@ def test_config_builds_model(path):
     assert _depth(path) <= 3, f'{path.name}: _base_ chain deeper than 3 levels'
     cfg = load_config(str(path))
     cfg.model.backbone.pretrained = False  # no downloads in tests
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+    # on the meta device: shapes and channels without initialising weights (a Mask R-CNN on
+    # OverLoCK-B builds in about 1 s instead of 25)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope), torch.device('meta'):
         model = MODELS.build(cfg.model)
     backbone = model.backbone
     # necks and heads are configured for what the backbone really gives

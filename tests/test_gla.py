@@ -122,3 +122,35 @@ def test_bf16_inputs_and_autocast_keep_fp32_accuracy():
     ob, _ = gla(*(x.bfloat16() for x in (q, k, v, g)), backend='torch')
     assert ob.dtype == torch.bfloat16
     torch.testing.assert_close(ob.float(), ref, rtol=1e-2, atol=1e-2)  # bf16: 8 bits of mantissa
+
+
+def test_compiled_and_exported_paths_pick_by_the_gates_at_run_time():
+    """Under torch.compile (one graph, no breaks) and torch.export the factorised / exact choice is
+    a ``torch.cond`` on the gates: one compiled function serves weak and strong gates with the
+    eager outputs and gradients, and so does one exported program."""
+    def bi(q, k, v, g):
+        return bidirectional_gla(q, k, v, g, g.flip(1), backend='torch')
+
+    def one(q, k, v, g):
+        return gla(q, k, v, g, reverse=True, backend='torch')[0]
+
+    for fn in (bi, one):
+        compiled = torch.compile(fn, backend='aot_eager', fullgraph=True)  # fullgraph: a break is an error
+        for strength in ('weak', 'strong'):
+            inputs = [x.requires_grad_() for x in _inputs(1, 100, 2, 8, 12, strength)]
+            eager = fn(*inputs)
+            out = compiled(*inputs)
+            torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-6)
+            w = torch.randn_like(eager)
+            for a, b in zip(torch.autograd.grad((eager * w).sum(), inputs), torch.autograd.grad((out * w).sum(), inputs)):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    class Bi(torch.nn.Module):
+        def forward(self, q, k, v, g):
+            return bi(q, k, v, g)
+
+    program = torch.export.export(Bi(), tuple(_inputs(1, 100, 2, 8, 12, 'weak')))
+    assert any(n.target is torch.ops.higher_order.cond for n in program.graph.nodes)
+    for strength in ('weak', 'strong'):
+        inputs = _inputs(1, 100, 2, 8, 12, strength, seed=1)
+        torch.testing.assert_close(program.module()(*inputs), bi(*inputs), rtol=1e-5, atol=1e-6)

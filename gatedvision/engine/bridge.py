@@ -42,6 +42,9 @@ def _build_meta(model_name: str, **kwargs) -> nn.Module:
         return timm.create_model(model_name, pretrained=False, features_only=True, **kwargs)
 
 
+_PROBED: dict = {}  # (model name, model kwargs) -> the size divisor probe_size_divisor found
+
+
 def probe_size_divisor(model: nn.Module, in_chans: int, max_size: int = 1024) -> int:
     """The multiple of which input H and W must be, found by running the model on the meta device.
 
@@ -134,7 +137,10 @@ class TimmBackbone(BaseModule):
         levels = [f['reduction'] for f in meta.feature_info.info]  # every level, not just the default ones
         out_indices = self._resolve_out_indices(out_indices, levels)
         if size_divisor == 'auto':
-            size_divisor = probe_size_divisor(meta, in_channels)
+            key = (model_name, repr(sorted(model_kwargs.items())))
+            if key not in _PROBED:  # a meta forward or two: seconds for OverLoCK, once a process
+                _PROBED[key] = probe_size_divisor(meta, in_channels)
+            size_divisor = _PROBED[key]
         self.size_divisor = size_divisor
         del meta
 

@@ -129,12 +129,33 @@ def _chunk_size(t: int, chunk: int) -> int:
     return -(-t // -(-t // chunk))
 
 
+def _fits(gates, chunk: int = _CHUNK, limit: float = _LIMIT) -> torch.Tensor:
+    """Whether every chunk's summed log-decay of every gate (head-first (..., T, K)) stays within
+    ``limit``, the factorised path's condition, as a 0-d bool tensor (what ``torch.cond`` takes)."""
+    fits = None
+    for g in gates:
+        t = g.shape[-2]
+        c = _chunk_size(t, chunk)
+        n = -(-t // c)
+        total = F.pad(g, (0, 0, 0, n * c - t)).unflatten(-2, (n, c)).sum(-2)
+        ok = -total.min() <= limit
+        fits = ok if fits is None else fits & ok
+    return fits
+
+
+def _traced() -> bool:
+    """Under torch.compile or torch.export: the path choice becomes ``torch.cond`` (both paths in
+    the graph, picked at run time), not a Python branch on a tensor's value, which would break the
+    graph (compile) or fail (export)."""
+    return torch.compiler.is_compiling()
+
+
 def _factorised(q, k, v, g_f, g_b, scale, s_f=None, s_b=None, want_states=False, chunk=_CHUNK,
                 limit=_LIMIT):
     """The forward scan with gates ``g_f`` plus the backward one with ``g_b`` (either may be None),
     head-first (..., T, ·) tensors, from the states ``s_f`` / ``s_b`` before each scan's first
     token. Returns (o_f + o_b, [final state of each scan, None unless computed]), or None where a
-    chunk's summed decay exceeds ``limit``.
+    chunk's summed decay exceeds ``limit`` (``limit=None``: the caller has checked, :func:`_fits`).
 
     Inside a chunk the forward scan's A[t, j] = Σ_d q_td k_jd exp(b_td - b_jd), j <= t, with b the
     inclusive cumulative log-decay from the chunk's start, is one matmul of q·exp(b) by k·exp(-b);
@@ -159,7 +180,7 @@ def _factorised(q, k, v, g_f, g_b, scale, s_f=None, s_b=None, want_states=False,
         g = blocks(g)
         b = g.cumsum(-2)                                     # inclusive, <= 0
         total = b[..., -1:, :]                               # the chunk's summed log-decay
-        if -total.min() > limit:
+        if limit is not None and -total.min() > limit:
             return None
         decay = total.exp()
         if not rev:
@@ -265,11 +286,23 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
     with torch.autocast(q.device.type, enabled=False):
         gates = (None, g) if reverse else (g, None)
         states = (None, initial_state) if reverse else (initial_state, None)
-        done = _factorised(q, k, v, *gates, scale, *states, want_states=output_final_state)
-        if done is not None:
-            o, (state,) = done
+        if _traced() and initial_state is None and not output_final_state:
+            def factorised(q, k, v, g):
+                # a fresh tensor: torch.cond's branches may not return views of their intermediates
+                return _factorised(q, k, v, *((None, g) if reverse else (g, None)), scale, limit=None)[0].clone()
+
+            def exact(q, k, v, g):  # in the factorised path's dtype (both branches must agree), not a view
+                return _exact(q, k, v, g, scale, None, reverse)[0].to(torch.promote_types(q.dtype, torch.float32),
+                                                                       copy=True)
+
+            operands = tuple(x.clone() for x in (q, k, v, g))  # torch.cond takes no aliasing operands
+            o, state = torch.cond(_fits([g]), factorised, exact, operands), None
         else:
-            o, state = _exact(q, k, v, g, scale, initial_state, reverse)
+            done = _factorised(q, k, v, *gates, scale, *states, want_states=output_final_state)
+            if done is not None:
+                o, (state,) = done
+            else:
+                o, state = _exact(q, k, v, g, scale, initial_state, reverse)
     o = o.to(v.dtype)
     return (o if head_first else o.transpose(1, 2)), (state if output_final_state else None)
 
@@ -304,6 +337,18 @@ def bidirectional_gla(q, k, v, g_fw, g_bw, scale: Optional[float] = None,
     if _backend(q, backend) == 'torch':
         hf = (lambda x: x) if head_first else (lambda x: x.transpose(1, 2))
         with torch.autocast(q.device.type, enabled=False):
+            if _traced():
+                def factorised(q, k, v, g_fw, g_bw):
+                    return _factorised(q, k, v, g_fw, g_bw, scale, limit=None)[0] / 2
+
+                def exact(q, k, v, g_fw, g_bw):  # in the factorised path's dtype: both branches must agree
+                    o_fw, o_bw = (_exact(q, k, v, g, scale, None, rev)[0] for g, rev in ((g_fw, False), (g_bw, True)))
+                    return ((o_fw + o_bw) / 2).to(torch.promote_types(q.dtype, torch.float32))
+
+                # copies: torch.cond takes no operands that alias each other (ViG's are views of one projection)
+                operands = tuple(hf(x).clone() for x in (q, k, v, g_fw, g_bw))
+                o = torch.cond(_fits(operands[3:]), factorised, exact, operands)
+                return hf(o.to(v.dtype))
             done = _factorised(*map(hf, (q, k, v, g_fw, g_bw)), scale)
         if done is not None:
             return hf((done[0] / 2).to(v.dtype))
