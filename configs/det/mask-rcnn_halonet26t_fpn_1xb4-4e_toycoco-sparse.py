@@ -1,5 +1,5 @@
 # Mask R-CNN on halonet26t trained from scratch on the sparse toy shapes (1-3 shapes apart from each
-# other, 256 px): the check that detection learns (tests/test_detection.py). Measured on 2 CPU cores:
+# other, 256 px). Measured on 2 CPU cores:
 # bbox mAP 0.477, segm mAP 0.547 after 4 epochs (64 iterations, about 2.5 min). FPN and heads are
 # slimmed to 128 channels for the CPU. It is also the shared toy detection recipe of tools/compare.py
 # (docs/configs.md: why LayerNorm-output backbones once failed it).
