@@ -310,3 +310,17 @@ def test_msd_task_folder_is_read_and_a_missing_label_named(tmp_path):
     (root / 'labelsTr' / 'toy_002.nii.gz').unlink()
     with pytest.raises(ValueError, match="case 'toy_002': label file .*toy_002.nii.gz is missing"):
         read_dataset(root)
+
+
+def test_per_case_table_keeps_its_columns_apart_for_long_names():
+    from gatedvision.tasks.medseg.metric import per_case_table
+    results = [dict(name='case_with_a_long_identifier_001', dice=[0.91234, 0.8], hd95=[1.5, 12.25]),
+               dict(name='c2', dice=[float('nan'), 0.5], hd95=[float('nan'), 3.0])]
+    lines = per_case_table(['grey_matter', 'white_matter'], results).splitlines()
+    assert lines[0].split() == ['case', 'Dice', 'grey_matter', 'HD95', 'grey_matter', 'Dice', 'white_matter',
+                                'HD95', 'white_matter']
+    # every header cell ends where its column's values end, two spaces between columns
+    ends = [m.end() for m in re.finditer(r'(Dice|HD95) \w+', lines[0])]
+    for line in lines[1:]:
+        assert [m.end() for m in re.finditer(r'nan|\d+\.\d+', line)] == ends, line
+    assert '  ' in lines[0] and lines[1].startswith('case_with_a_long_identifier_001  ')

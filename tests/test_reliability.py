@@ -1,5 +1,6 @@
 """Nothing is lost: atomic checkpoints, saving on SIGTERM, the non-finite loss guard, safe resume,
 worker crashes that surface at once (gatedvision.ResilientRunner, every task's default runner)."""
+import re
 import os
 import signal
 import subprocess
@@ -17,8 +18,8 @@ from torch.utils.data import Dataset
 
 from gatedvision.engine.checkpoint import load_checkpoint
 from gatedvision.engine.hooks import RandomStateHook
-from gatedvision.engine.runner import (ResilientRunner, find_resumable_checkpoint,
-                                      is_complete_checkpoint)
+from gatedvision.backbones._helpers import checkpoint_problem
+from gatedvision.engine.runner import ResilientRunner, find_resumable_checkpoint
 
 
 class _Points(Dataset):
@@ -123,10 +124,24 @@ def test_resume_skips_truncated_checkpoints(tmp_path):
     _runner(tmp_path, max_iters=3).train()
     data = (tmp_path / 'iter_3.pth').read_bytes()
     (tmp_path / 'iter_3.pth').write_bytes(data[:len(data) // 2])  # a crash mid-write (non-atomic tools)
-    assert not is_complete_checkpoint(str(tmp_path / 'iter_3.pth'))
+    assert 'is truncated or corrupt' in checkpoint_problem(str(tmp_path / 'iter_3.pth'))
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
     (tmp_path / 'last_checkpoint').unlink()
     assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
+    # a flipped byte inside a tensor (the archive's end record intact): the quick check cannot see
+    # it, the thorough one (what --resume uses) fails the member's CRC and falls back further
+    import zipfile
+    with zipfile.ZipFile(tmp_path / 'iter_2.pth') as z:  # the first byte of the largest tensor's data
+        member = max((i for i in z.infolist() if '/data/' in i.filename), key=lambda i: i.file_size)
+    data = bytearray((tmp_path / 'iter_2.pth').read_bytes())
+    start = member.header_offset + 30 + int.from_bytes(data[member.header_offset + 26:member.header_offset + 28], 'little') \
+        + int.from_bytes(data[member.header_offset + 28:member.header_offset + 30], 'little')  # local header, name, extra
+    data[start] ^= 0xFF
+    (tmp_path / 'iter_2.pth').write_bytes(bytes(data))
+    assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is None
+    assert re.search(r'is corrupt \(\d+ bytes; its member .* fails its CRC\)',
+                     checkpoint_problem(str(tmp_path / 'iter_2.pth'), thorough=True))
+    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_1.pth')
 
 
 def test_resume_from_a_truncated_file_falls_back_and_load_from_names_it(tmp_path):

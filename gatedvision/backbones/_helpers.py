@@ -37,10 +37,11 @@ def resize_like(weight: torch.Tensor, target: torch.Tensor, dims=(1, 2)) -> torc
 _WEIGHT_EXTENSIONS = ('.pth', '.pt', '.bin', '.safetensors', '.tar', '.ckpt', '.npz')
 
 
-def checkpoint_problem(path: str) -> Optional[str]:
+def checkpoint_problem(path: str, thorough: bool = False) -> Optional[str]:
     """Why the local file ``path`` cannot be a whole checkpoint (as words to follow its name), or
     None. Cheap: reads the head and, for torch's zip format, the archive's end record, which a
-    truncated copy or download lacks."""
+    truncated copy or download lacks; ``thorough`` also reads every member of the archive against
+    its CRC (what ``--resume`` checks before it picks a checkpoint to continue from)."""
     if not os.path.isfile(path):
         return 'does not exist'
     size = os.path.getsize(path)
@@ -51,10 +52,10 @@ def checkpoint_problem(path: str) -> Optional[str]:
     if head.startswith(b'PK\x03\x04'):  # torch.save's zip archive
         try:
             with zipfile.ZipFile(path) as z:
-                z.infolist()
+                bad = z.testzip() if thorough else None
         except (zipfile.BadZipFile, OSError, EOFError):
             return f'is truncated or corrupt ({size} bytes; its zip archive has no intact end record)'
-        return None
+        return f'is corrupt ({size} bytes; its member {bad} fails its CRC)' if bad else None
     if head[:2] == b'\x80\x02':  # torch's legacy (pre-1.6) pickle format
         return None
     if size >= 8 and 8 + int.from_bytes(head, 'little') <= size:  # safetensors: header length, then JSON

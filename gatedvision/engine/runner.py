@@ -83,16 +83,6 @@ def atomic_torch_save(obj, path: str) -> None:
         torch.save(obj, tmp)
 
 
-def is_complete_checkpoint(path: str) -> bool:
-    """A checkpoint file that torch can open (zip archive with its end record)."""
-    import zipfile
-    try:
-        with zipfile.ZipFile(path) as z:
-            return z.testzip() is None
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint ``--resume`` continues from: ``last_checkpoint``'s if it is complete, else
     the highest-numbered complete ``iter_N.pth`` / ``epoch_N.pth`` in ``work_dir``."""
@@ -100,11 +90,11 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     if osp.isfile(pointer):
         with open(pointer) as f:
             last = f.read().strip()
-        if last and osp.isfile(last) and is_complete_checkpoint(last):
+        if last and checkpoint_problem(last, thorough=True) is None:
             return last
     found = sorted(((int(m.group(1)), p) for p in glob.glob(osp.join(work_dir, '*.pth'))
                     if (m := _CKPT_NUMBER.search(osp.basename(p)))), reverse=True)
-    return next((p for _, p in found if is_complete_checkpoint(p)), None)
+    return next((p for _, p in found if checkpoint_problem(p, thorough=True) is None), None)
 
 
 def batch_files(data) -> str:

@@ -87,11 +87,7 @@ class MedSegMetric(BaseMetric):
         with _quiet_nanmean():
             metrics['mDice'] = float(np.nanmean(dice_c))
             metrics['mHD95'] = float(np.nanmean(hd_c))
-        rows = [f"{'case':<20}" + ''.join(f'{"Dice " + n:>14}{"HD95 " + n:>14}' for n in names)]
-        for r in results:
-            rows.append(f"{r['name']:<20}" + ''.join(
-                f'{d:14.4f}{h:14.2f}' for d, h in zip(r['dice'], r['hd95'])))
-        print_log('per-case scores (HD95 in mm):\n' + '\n'.join(rows), logger='current')
+        print_log('per-case scores (HD95 in mm):\n' + per_case_table(names, results), logger='current')
         if self.per_case_file:
             Path(self.per_case_file).parent.mkdir(parents=True, exist_ok=True)
             Path(self.per_case_file).write_text(json.dumps(dict(classes=names, cases=results),
@@ -109,3 +105,14 @@ class _quiet_nanmean:
 
     def __exit__(self, *exc):
         self._w.__exit__(*exc)
+
+
+def per_case_table(names, results) -> str:
+    """One row per case, a Dice and an HD95 column per class: every column as wide as its header or
+    its widest value, two spaces apart, whatever the class and case names."""
+    header = ['case'] + [f'{m} {n}' for n in names for m in ('Dice', 'HD95')]
+    rows = [[r['name']] + [f'{v:.4f}' if i % 2 == 0 else f'{v:.2f}'
+                           for d, h in zip(r['dice'], r['hd95']) for i, v in enumerate((d, h))] for r in results]
+    widths = [max(len(row[c]) for row in [header] + rows) for c in range(len(header))]
+    return '\n'.join('  '.join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths)))
+                     for row in [header] + rows)
