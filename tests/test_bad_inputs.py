@@ -211,3 +211,9 @@ def test_tools_name_a_truncated_checkpoint(tool, tmp_path):
     res = run_tool(tool, *args)
     assert res.returncode != 0 and 'Traceback' not in res.stderr, res.stderr[-2000:]
     assert re.search(r"checkpoint '.*cut\.pth' is truncated or corrupt", res.stderr), res.stderr[-2000:]
+
+
+def test_amp_refuses_to_replace_a_configured_optimizer_wrapper():
+    res = run_tool('train', TOYSEG, '--amp', '--cfg-options', 'optim_wrapper.type=AmpOptimWrapper')
+    assert res.returncode != 0 and 'Traceback' not in res.stderr, res.stderr[-2000:]
+    assert re.search(r"--amp replaces optim_wrapper\.type .* the config sets 'AmpOptimWrapper'", res.stderr)

@@ -15,7 +15,7 @@ import compare  # noqa: E402
 SMOKE = [  # a few iterations of the toy recipes; the det cells fail on purpose (an epoch-based loop)
     'seg:train_cfg.max_iters=4', 'seg:train_cfg.val_interval=4', 'seg:train_dataloader.batch_size=2',
     'seg:train_dataloader.dataset.num_images=[8,2]', 'seg:val_dataloader.dataset.num_images=[8,2]',
-    'seg:default_hooks.checkpoint.interval=2', 'seg:default_hooks.logger.interval=1',
+    'seg:default_hooks.checkpoint.interval=1', 'seg:default_hooks.logger.interval=1',
     'det:train_cfg.max_iters=2']
 
 
@@ -51,7 +51,7 @@ def test_two_seeds_with_a_failure_an_interruption_and_resume(tmp_path):
     for seed, r in seg.items():  # each run its own seed, kept in its config as trained
         assert r['status'] == 'ok' and 0 < r['value'] <= 100 and r['seconds'] > 0 and r['final_loss'] is not None
         assert f'randomness.seed={seed}' in (cells / 'halonet26t_seg' / f'seed{seed}' / 'log.txt').read_text()
-        # a run keeps its newest checkpoint only (2 were saved)
+        # a run keeps its newest checkpoint only (4 were saved, one an iteration)
         assert sorted(p.name for p in (cells / 'halonet26t_seg' / f'seed{seed}').glob('iter_*.pth')) == ['iter_4.pth']
     assert sorted(seg) == [0, 1] and seg[0]['final_loss'] != seg[1]['final_loss']  # the seeds train differently
     # each seed's det run starts from the same seed's seg backbone

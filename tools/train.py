@@ -49,6 +49,11 @@ def main():
         cfg.precheck = False
     if args.amp:
         import torch
+        configured = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if configured not in ('OptimWrapper', 'mmengine.OptimWrapper'):  # as mmseg's train.py asserts
+            raise SystemExit(f"--amp replaces optim_wrapper.type with a mixed-precision wrapper, but the config "
+                             f"sets {configured!r}; drop --amp and set that wrapper's own mixed precision "
+                             f"options, or set optim_wrapper.type='OptimWrapper'")
         if torch.cuda.is_available():  # fp16 with dynamic loss scaling
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
