@@ -142,7 +142,8 @@ def test_compiled_and_exported_paths_pick_by_the_gates_at_run_time():
             out = compiled(*inputs)
             torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-6)
             w = torch.randn_like(eager)
-            for a, b in zip(torch.autograd.grad((eager * w).sum(), inputs), torch.autograd.grad((out * w).sum(), inputs)):
+            want = torch.autograd.grad((eager * w).sum(), inputs)
+            for a, b in zip(want, torch.autograd.grad((out * w).sum(), inputs)):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
     class Bi(torch.nn.Module):

@@ -134,8 +134,8 @@ def test_resume_skips_truncated_checkpoints(tmp_path):
     with zipfile.ZipFile(tmp_path / 'iter_2.pth') as z:  # the first byte of the largest tensor's data
         member = max((i for i in z.infolist() if '/data/' in i.filename), key=lambda i: i.file_size)
     data = bytearray((tmp_path / 'iter_2.pth').read_bytes())
-    start = member.header_offset + 30 + int.from_bytes(data[member.header_offset + 26:member.header_offset + 28], 'little') \
-        + int.from_bytes(data[member.header_offset + 28:member.header_offset + 30], 'little')  # local header, name, extra
+    at = member.header_offset  # a local header of 30 bytes, then the name and the extra field
+    start = at + 30 + int.from_bytes(data[at + 26:at + 28], 'little') + int.from_bytes(data[at + 28:at + 30], 'little')
     data[start] ^= 0xFF
     (tmp_path / 'iter_2.pth').write_bytes(bytes(data))
     assert checkpoint_problem(str(tmp_path / 'iter_2.pth')) is None

@@ -29,8 +29,9 @@ shared toy pre-training, as the other presets start from ImageNet weights; ``--f
 cell from scratch). ``--preset small`` the real small datasets of ``tools/download.py --dataset``
 (Penn-Fudan, CamVid, CBSD432/68, MSD Hippocampus), every backbone from its ImageNet weights on one
 shared recipe per task (GPU-sized); like the full preset it prints its commands with ``--dry-run``
-and tabulates what they logged without it. docs/configs.md says why, with the measurements behind each toy recipe. ``--preset full`` the
-full configs on the real datasets (under ``data/``, as each config's ``data_root`` says), one
+and tabulates what they logged without it. docs/configs.md says why, with the measurements behind
+each toy recipe and the small preset's estimated time per run. ``--preset full`` the full configs
+on the real datasets (under ``data/``, as each config's ``data_root`` says), one
 ``tools/dist_train.sh`` command per cell with ``--gpus N``, printed by ``--dry-run``: the family's
 own config (its paper's recipe) where it has one, else a config written into the cell's folder on
 the task's shared full recipe. Without ``--dry-run`` it writes the table of what those runs have
@@ -482,7 +483,8 @@ def _power_rows(tasks, cells, groups, power, tags) -> list:
         lo, hi = (min(ok, key=lambda c: c['std']), max(ok, key=lambda c: c['std'])) if ok else (None, None)
         spread = f"{_number(lo['std'], lo['mean'])}–{_number(hi['std'], hi['mean'])}" if ok else '–'
         if g is None or p is None:
-            rows.append(f'| {t.name} | – | – | – | – | – | {spread} | needs two backbones with two or more runs each |')
+            rows.append(f'| {t.name} | – | – | – | – | – | {spread} | '
+                        f'needs two backbones with two or more runs each |')
             continue
         verdict = ('tells the backbones apart' if p['p'] < 0.05 else
                    'cannot tell the backbones apart: it only checks that every backbone trains')

@@ -114,5 +114,6 @@ def per_case_table(names, results) -> str:
     rows = [[r['name']] + [f'{v:.4f}' if i % 2 == 0 else f'{v:.2f}'
                            for d, h in zip(r['dice'], r['hd95']) for i, v in enumerate((d, h))] for r in results]
     widths = [max(len(row[c]) for row in [header] + rows) for c in range(len(header))]
-    return '\n'.join('  '.join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths)))
-                     for row in [header] + rows)
+    def line(row):
+        return '  '.join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths)))
+    return '\n'.join(line(row) for row in [header] + rows)
