@@ -339,3 +339,28 @@ def test_an_interrupted_run_validates_where_an_uninterrupted_one_does(stop_at, t
     _validating_runner(tmp_path / 'stopped', resumed, resume=True).train()
     # the validation the interruption skipped is done by the resumed run, on the same weights
     assert first.seen + resumed.seen == straight.seen
+
+
+class _WithBackbone(_Regressor):
+    """The regressor beside a pretrained bridge backbone (weights from a local file: no network)."""
+
+    def __init__(self, weights):
+        super().__init__()
+        from gatedvision.engine.bridge import TimmBackbone
+        self.backbone = TimmBackbone('resnet18', checkpoint=str(weights), out_indices=(-1,))
+
+
+def test_load_from_a_checkpoint_without_the_backbone_names_the_missing_tensors(tmp_path):
+    """load_from replaces the backbone's pretrained weights (they are not loaded for it): a
+    checkpoint that lacks them is refused with the tensor and the fix, not trained from random."""
+    import timm
+    weights = tmp_path / 'resnet18.pth'
+    torch.save(timm.create_model('resnet18').state_dict(), weights)
+    _runner(tmp_path / 'head', max_iters=1).train()  # a checkpoint of the regressor alone
+    runner = _runner(tmp_path / 'run', model=_WithBackbone(weights), max_iters=1,
+                     load_from=str(tmp_path / 'head' / 'iter_1.pth'))
+    with pytest.raises(ValueError, match=r"checkpoint '.*iter_1\.pth' has no weights for \d+ tensor\(s\) of the "
+                                         r"backbone backbone \(resnet18\), e\.g\. backbone\.model\..*give load_from "
+                                         r"a checkpoint of the whole model"):
+        runner.train()
+    assert runner.model.backbone.weights_provided_by == f"load_from {tmp_path / 'head' / 'iter_1.pth'}"

@@ -387,7 +387,11 @@ class ResilientRunner(Runner):
         return super().test()
 
     def _resolve_resume(self) -> None:
-        """Which checkpoint ``--resume`` continues from (see :func:`find_resumable_checkpoint`)."""
+        """Which checkpoint ``--resume`` continues from (see :func:`find_resumable_checkpoint`):
+        decided once, before the weights are initialised (``load_or_resume`` then finds it made)."""
+        if getattr(self, '_resume_resolved', False):
+            return
+        self._resume_resolved = True
         problem = self._resume and self._load_from and '://' not in self._load_from \
             and checkpoint_problem(self._load_from)
         if problem and not self._has_loaded:
