@@ -180,3 +180,17 @@ def test_pretrained_backbone_takes_the_source_cells_weights_and_adapts_the_stem(
     for k, v in source.state_dict().items():
         if k != stem:
             torch.testing.assert_close(loaded[k], v, rtol=0, atol=0)
+
+
+def test_toy_dry_run_writes_the_configs_it_prints(tmp_path):
+    res = subprocess.run([*TOOL, '--dry-run', '--families', 'hornet', '--tasks', 'seg', 'restore', '--seeds', '2',
+                          '--work-dir', str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stdout.strip().splitlines()
+    commands = [shlex.split(line) for line in lines if not line.startswith('#')]
+    assert len(commands) == 2 and len(lines) == 4  # per seed: the seg run, and a note for restore
+    for seed, cmd in enumerate(commands):
+        assert cmd[:2] == ['python', 'tools/train.py'] and cmd[-1] == f'randomness.seed={seed}'
+        assert "'model_name': 'hornet_tiny_7x7'" in Path(cmd[2]).read_text()
+        assert cmd[4] == str(tmp_path / 'cells' / 'hornet-t-7x7_seg' / f'seed{seed}')
+    assert lines[1].startswith('# hornet-t-7x7 restore seed 0 starts from the backbone that ')

@@ -616,18 +616,25 @@ def main(argv=None) -> int:
         costs = {} if args.no_cost else cost_columns(tags, args.work_dir / 'cost')
         print(write_outputs(results, tags, args, costs, time.time() - start).read_text())
         return min(sum(r['status'] != 'ok' for r in results), 125)
-    if args.dry_run:
+    pretrained = not args.from_scratch and any(t != PRETRAIN_TASK for t in args.tasks)
+    order = [PRETRAIN_TASK] * (pretrained or PRETRAIN_TASK in args.tasks) + [t for t in args.tasks if t != PRETRAIN_TASK]
+    if args.dry_run:  # the configs are written; a run that starts from another's backbone waits for it
         for tag in tags:
             for seed in range(args.seeds):
-                for task in args.tasks:
+                for task in order:
                     where = run_dir(args.work_dir, tag, task, seed)
-                    print(f'python tools/train.py {where}/config.py --work-dir {where} '
-                          f'--cfg-options randomness.seed={seed}')
+                    if pretrained and task != PRETRAIN_TASK:
+                        print(f'# {tag} {task} seed {seed} starts from the backbone that '
+                              f'{run_dir(args.work_dir, tag, PRETRAIN_TASK, seed)} trains: tools/compare.py '
+                              f'writes its config when that run has finished')
+                        continue
+                    config = write_cell_config(where, tag, task, TASKS[task].toy)
+                    print(shlex.join(['python', 'tools/train.py', str(config), '--work-dir', str(where),
+                                      '--cfg-options', f'randomness.seed={seed}',
+                                      *task_options(args.cfg_options, task)]))
         return 0
     from tqdm import tqdm
     start = time.time()
-    pretrained = not args.from_scratch and any(t != PRETRAIN_TASK for t in args.tasks)
-    order = [PRETRAIN_TASK] * (pretrained or PRETRAIN_TASK in args.tasks) + [t for t in args.tasks if t != PRETRAIN_TASK]
     # a row's seeds one after the other, each seed's pre-training run first
     runs = [(tag, seed, task) for tag in tags for seed in range(args.seeds) for task in order]
     results, forward = [], _Forward()
