@@ -219,11 +219,12 @@ def pretrained_backbone(source_dir: Path, cell_dir: Path, backbone: dict) -> Pat
     import torch
     from mmengine.registry import MODELS
     from timm.models import adapt_input_conv
-    from gatedvision.engine.runner import find_resumable_checkpoint
+    from gatedvision.engine.checkpoint import load_checkpoint
+    from gatedvision.engine.runner import atomic_torch_save, find_resumable_checkpoint
     ckpt = find_resumable_checkpoint(str(source_dir))
     if ckpt is None:
         raise FileNotFoundError(f'no complete checkpoint in {source_dir}')
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
+    state = load_checkpoint(ckpt)['state_dict']  # the package's safe unpickler
     state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
     with torch.device('meta'):
         target = MODELS.build(dict({k: v for k, v in backbone.items() if k != '_delete_'}, pretrained=False))
@@ -233,8 +234,7 @@ def pretrained_backbone(source_dir: Path, cell_dir: Path, backbone: dict) -> Pat
             state[k] = adapt_input_conv(want.shape[1], have)
     path = cell_dir / 'backbone_init.pth'
     cell_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path.with_suffix('.tmp'))
-    path.with_suffix('.tmp').replace(path)
+    atomic_torch_save(state, str(path))
     return path
 
 
