@@ -330,3 +330,14 @@ def test_a_failed_download_names_the_model_the_source_and_the_fixes(tmp_path, mo
                                                  rf'python tools/download\.py {name}.*{cache}.*checkpoint=PATH'
                                                  r'.*pretrained=False to train from scratch'):
         bb.init_weights()
+
+
+def test_pad_to_multiple_is_the_one_padding_helper():
+    from gatedvision.engine.bridge import pad_to_multiple
+    x = torch.arange(12.).view(1, 1, 3, 4)
+    assert pad_to_multiple(x, 4).shape == (1, 1, 4, 4) and pad_to_multiple(x, 4)[..., 3, :].abs().sum() == 0
+    assert pad_to_multiple(x, 1) is x
+    reflected = pad_to_multiple(x, 4, mode='reflect')  # bottom row: the reflection of row 1
+    torch.testing.assert_close(reflected[..., 3, :], x[..., 1, :])
+    # more padding than pixels: reflection cannot, replication does
+    torch.testing.assert_close(pad_to_multiple(x, 8, mode='reflect')[..., 7, :4], x[..., 2, :])

@@ -24,7 +24,7 @@ import gatedvision  # noqa: F401  (registers gatedvision's models in timm)
 from gatedvision.backbones._helpers import check_checkpoint, prepare_pretrained
 from gatedvision.registry import MODELS
 
-__all__ = ['TimmBackbone', 'check_model_name', 'probe_size_divisor']
+__all__ = ['TimmBackbone', 'check_model_name', 'probe_size_divisor', 'pad_to_multiple']
 
 
 def check_model_name(model_name: str) -> None:
@@ -40,6 +40,20 @@ def check_model_name(model_name: str) -> None:
 def _build_meta(model_name: str, **kwargs) -> nn.Module:
     with torch.device('meta'):
         return timm.create_model(model_name, pretrained=False, features_only=True, **kwargs)
+
+
+def pad_to_multiple(x: torch.Tensor, size_divisor: int, mode: str = 'constant') -> torch.Tensor:
+    """``x`` (..., H, W) padded at the bottom and right to multiples of ``size_divisor`` (the name
+    mmdet's and mmseg's data preprocessors give it), zeros or ``mode``; the one padding helper of the
+    bridge and the task models, which crop their outputs back. ``'reflect'`` falls back to
+    ``'replicate'`` where the image is smaller than the padding (reflection needs more pixels)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % size_divisor, (-w) % size_divisor
+    if not (ph or pw):
+        return x
+    if mode == 'reflect' and (ph >= h or pw >= w):
+        mode = 'replicate'
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 _PROBED: dict = {}  # (model name, model kwargs) -> the size divisor probe_size_divisor found
@@ -327,10 +341,7 @@ class TimmBackbone(BaseModule):
                              f'shape {tuple(x.shape)}; set in_channels to match the data')
         h, w = x.shape[-2:]
         if self.size_divisor:
-            d = self.size_divisor
-            ph, pw = (-h) % d, (-w) % d
-            if ph or pw:
-                x = F.pad(x, (0, pw, 0, ph))
+            x = pad_to_multiple(x, self.size_divisor)
         try:
             feats = self.model(x)
         except (AssertionError, RuntimeError) as e:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmengine.structures import BaseDataElement
 
+from gatedvision.engine.bridge import pad_to_multiple
 from gatedvision.registry import MODELS
 
 __all__ = ['MedSegmentor', 'MedSegDataPreProcessor', 'deep_supervision_loss', 'stack_slices']
@@ -95,6 +96,8 @@ class MedSegmentor(BaseModel):
             with target (N, 1, H, W).
         deep_supervision_weights: one weight per head output (full resolution first); default
             ``1, 1/2, 1/4, ...`` normalised to sum 1, as nnU-Net.
+        size_divisor: slices are zero-padded to a multiple of this (the decoder's coarsest
+            stride) and the logits cropped back.
         test_cfg: ``slice_batch`` (slices per forward pass when predicting volumes),
             ``crop_nonzero`` (predict only the bounding box of the nonzero voxels; default True).
     """
@@ -106,6 +109,7 @@ class MedSegmentor(BaseModel):
                  neck: Optional[dict] = None,
                  loss: Optional[dict] = None,
                  deep_supervision_weights: Optional[Sequence[float]] = None,
+                 size_divisor: int = 32,
                  data_preprocessor: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
@@ -130,14 +134,11 @@ class MedSegmentor(BaseModel):
                              f'head has {n_out} outputs (full resolution + strides '
                              f'{self.head.deep_supervision})')
         self.test_cfg = dict(dict(slice_batch=16), **(test_cfg or {}))
-        self.size_divisor = 32
+        self.size_divisor = size_divisor
 
     def _logits(self, x: torch.Tensor) -> List[torch.Tensor]:
         h, w = x.shape[-2:]
-        d = self.size_divisor
-        ph, pw = (-h) % d, (-w) % d
-        if ph or pw:  # the decoder's strides need multiples of 32; cropped back below
-            x = F.pad(x, (0, pw, 0, ph))
+        x = pad_to_multiple(x, self.size_divisor)  # the decoder's strides; cropped back below
         feats = self.backbone(x)
         if self.neck is not None:
             feats = self.neck(feats)

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 
+from gatedvision.engine.bridge import pad_to_multiple
 from gatedvision.registry import MODELS
 
 
@@ -109,7 +110,7 @@ class Restorer(BaseModel):
             from the backbone (or neck) when left out.
         neck: optional neck config (``gatedvision.SimplePyramid`` for plain backbones).
         pixel_loss: ``gatedvision.L1Loss`` / ``CharbonnierLoss`` / ``PSNRLoss``.
-        pad_multiple: inputs are reflect-padded to a multiple of this (32: the coarsest stride)
+        size_divisor: inputs are reflect-padded to a multiple of this (32: the coarsest stride)
             and the output cropped back.
         mean, std: normalization of the backbone's input (its pretraining statistics); the
             decoder's image branch and the residual see the [0, 1] image.
@@ -123,7 +124,7 @@ class Restorer(BaseModel):
                  decode_head: dict,
                  neck: Optional[dict] = None,
                  pixel_loss: dict = dict(type='gatedvision.L1Loss'),
-                 pad_multiple: int = 32,
+                 size_divisor: int = 32,
                  mean: Sequence[float] = (0.485, 0.456, 0.406),
                  std: Sequence[float] = (0.229, 0.224, 0.225),
                  test_cfg: Optional[dict] = None,
@@ -138,7 +139,7 @@ class Restorer(BaseModel):
         decode_head.setdefault('in_channels', list(channels))
         self.decode_head = MODELS.build(decode_head)
         self.pixel_loss = MODELS.build(pixel_loss)
-        self.pad_multiple = pad_multiple
+        self.size_divisor = size_divisor
         self.register_buffer('mean', torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer('std', torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self.test_cfg = {**dict(tile=512, tile_overlap=32), **(test_cfg or {})}
@@ -146,9 +147,7 @@ class Restorer(BaseModel):
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> the restored (B, C, H, W), any H and W."""
         H, W = x.shape[-2:]
-        ph, pw = (-H) % self.pad_multiple, (-W) % self.pad_multiple
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode='reflect' if ph < H and pw < W else 'replicate')
+        x = pad_to_multiple(x, self.size_divisor, mode='reflect')
         feats = self.backbone((x - self.mean) / self.std)
         if self.neck is not None:
             feats = self.neck(feats)
