@@ -335,7 +335,8 @@ def test_a_failed_download_names_the_model_the_source_and_the_fixes(tmp_path, mo
 def test_pad_to_multiple_is_the_one_padding_helper():
     from gatedvision.engine.bridge import pad_to_multiple
     x = torch.arange(12.).view(1, 1, 3, 4)
-    assert pad_to_multiple(x, 4).shape == (1, 1, 4, 4) and pad_to_multiple(x, 4)[..., 3, :].abs().sum() == 0
+    padded = pad_to_multiple(x, 4)
+    assert padded.shape == (1, 1, 4, 4) and padded[..., 3, :].abs().sum() == 0
     assert pad_to_multiple(x, 1) is x
     reflected = pad_to_multiple(x, 4, mode='reflect')  # bottom row: the reflection of row 1
     torch.testing.assert_close(reflected[..., 3, :], x[..., 1, :])
