@@ -475,7 +475,7 @@ def _machine() -> str:
     return machine
 
 
-def _power_rows(tasks, cells, groups, power, tags) -> list:
+def _power_rows(tasks, cells, groups, power) -> list:
     rows = []
     for t in tasks:
         g, p = groups.get(t.name), power.get(t.name)
@@ -554,7 +554,7 @@ def write_outputs(results: list, tags, args, costs: dict, wall: float) -> Path:
            'seeds.', '',
            '| task | best | not significantly worse (best first) | F | p | eta² | seed std per cell | verdict |',
            '|---|---|---|---|---|---|---|---|']
-    md += _power_rows(cols, cells, groups, power, tags)
+    md += _power_rows(cols, cells, groups, power)
     if args.preset == 'toy':
         md += ['', 'Seconds per run (start-up, training, validation; the mean over the seeds):', '',
                '| backbone | ' + ' | '.join(t.name for t in cols) + ' | row |', '|' + '---|' * (len(cols) + 2)]
