@@ -110,6 +110,7 @@ class BenchSpec:
     backends: tuple[str, ...] = ('auto',)
     timeout: float = 3600.0
     mem_limit_gb: float | None = None
+    compile: str | None = None  # a torch.compile backend: eager vs compiled, side by side
     modes: tuple[str, ...] = ('infer_b1', 'infer_bn', 'train_bn')  # latency, throughput, training
 
 
@@ -347,40 +348,83 @@ def measure_model(name: str, res: int, spec: BenchSpec, emit: Callable[[dict], N
                     rate = macs / 1e9 * n / q2 * (3 if mode == 'train_bn' else 1)  # backward: ~2x forward
                     row.update({f'{mode}_gmac_s': rate, f'{mode}_of_peak': rate / peak_rate})
                 row[f'{mode}_peak_mib'] = None if peak is None else peak / 2 ** 20
+            if spec.compile:
+                model.load_state_dict(weights)
+                try:
+                    row.update(compare_compiled(model, res, spec, amp))
+                except Exception as e:  # noqa: BLE001  (a model the backend cannot compile: the row says so)
+                    notes.append(f'compile: {describe_error(e)}')
+                torch._dynamo.reset()  # the next backend's kernels are traced afresh
         model.load_state_dict(weights)  # the training steps moved them; every backend starts equal
         emit(dict(row, note='; '.join(notes)))
 
 
-def _measure_mode(model, mode, res, spec, amp):
-    dev = spec.device
-    batch = 1 if mode == 'infer_b1' else spec.batch_size
-    x = _batch(batch, res, dev, spec.channels_last)
-    if mode == 'train_bn':
-        model.train()
-        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        classes = getattr(model, 'num_classes', 0)
-        target = torch.randint(0, max(classes, 1), (batch,), device=dev)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            with amp():
-                out = model(x).float()
-            loss = F.cross_entropy(out, target) if classes else out.mean()  # headless: any loss
-            loss.backward()
-            opt.step()
-    else:
-        model.eval()
-
-        def step():
+def _step(model, mode, x, amp):
+    """One call of ``mode`` on batch ``x``: inference, or forward + cross-entropy + backward + SGD."""
+    if mode != 'train_bn':
+        def infer():
             with torch.inference_mode(), amp():
-                model(x)
+                return model(x)
+        return infer
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    classes = getattr(model, 'num_classes', 0)
+    target = torch.randint(0, max(classes, 1), (x.shape[0],), device=x.device)
+
+    def train():
+        opt.zero_grad(set_to_none=True)
+        with amp():
+            out = model(x).float()
+        loss = F.cross_entropy(out, target) if classes else out.mean()  # headless: any loss
+        loss.backward()
+        opt.step()
+    return train
+
+
+def _measure_mode(model, mode, res, spec, amp):
+    x = _batch(1 if mode == 'infer_b1' else spec.batch_size, res, spec.device, spec.channels_last)
+    model.train(mode == 'train_bn')
+    step = _step(model, mode, x, amp)
     try:
-        with PeakMemory(dev) as mem:
-            times = timed(step, dev, spec.warmup, spec.repeats)
+        with PeakMemory(spec.device) as mem:
+            times = timed(step, spec.device, spec.warmup, spec.repeats)
     finally:
         model.eval()
         model.zero_grad(set_to_none=True)
     return times, mem.peak
+
+
+def compare_compiled(model, res: int, spec: BenchSpec, amp) -> dict:
+    """Eager against ``torch.compile(model, backend=spec.compile)`` at batch N, inference and
+    training step: the first compiled call's seconds (the compilation, ``*_compile_s``), then
+    ``warmup`` + ``repeats`` calls of each, alternating eager and compiled so that both see the
+    same machine; the medians' ratio is ``*_speedup``. ``compiled_max_diff``: the largest absolute
+    difference of the compiled inference output from eager's."""
+    sync = torch.cuda.synchronize if spec.device == 'cuda' else (lambda: None)
+    compiled = torch.compile(model, backend=spec.compile)
+    x = _batch(spec.batch_size, res, spec.device, spec.channels_last)
+    out: dict = {}
+    for mode in ('infer_bn', 'train_bn'):
+        model.train(mode == 'train_bn')
+        steps = [_step(model, mode, x, amp), _step(compiled, mode, x, amp)]
+        t = time.perf_counter()
+        result = steps[1]()  # the first call compiles
+        sync()
+        out[f'{mode}_compile_s'] = time.perf_counter() - t
+        if mode == 'infer_bn':
+            out['compiled_max_diff'] = (result.float() - steps[0]().float()).abs().max().item()
+        times: list[list[float]] = [[], []]
+        for i in range(spec.warmup + spec.repeats):
+            for which in (0, 1):
+                t = time.perf_counter()
+                steps[which]()
+                sync()
+                if i >= spec.warmup:
+                    times[which].append(time.perf_counter() - t)
+        eager, fast = (statistics.median(ts) for ts in times)
+        out.update({f'{mode}_compiled_img_s': spec.batch_size / fast, f'{mode}_speedup': eager / fast})
+        model.eval()
+        model.zero_grad(set_to_none=True)
+    return out
 
 
 # ---- the driver: one subprocess per (model, resolution), outputs rewritten after each ----
@@ -392,6 +436,8 @@ COLUMNS = ['model', 'backend', 'resolution', 'device', 'threads', 'dtype', 'chan
            'infer_bn_gmac_s', 'infer_bn_of_peak',
            'train_bn_img_s', 'train_bn_img_s_p25', 'train_bn_img_s_p75', 'train_bn_peak_mib',
            'train_bn_gmac_s', 'train_bn_of_peak',
+           'compiled_max_diff', 'infer_bn_compile_s', 'infer_bn_compiled_img_s', 'infer_bn_speedup',
+           'train_bn_compile_s', 'train_bn_compiled_img_s', 'train_bn_speedup',
            'note']
 
 
@@ -460,6 +506,27 @@ def markdown_table(rows: list[dict], batch_size: int) -> str:
                  _spread(r, 'train_bn_img_s', 2), _rate(r, 'infer_bn'), _rate(r, 'train_bn'),
                  _fmt(r.get('infer_bn_peak_mib'), 0), _fmt(r.get('train_bn_peak_mib'), 0), r.get('note') or '']
         lines.append('| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |')
+    if any(r.get('infer_bn_speedup') for r in rows):
+        lines += ['', compiled_table(rows, batch_size)]
+    return '\n'.join(lines)
+
+
+def compiled_table(rows: list[dict], batch_size: int) -> str:
+    """Eager against compiled (``--compile``): the same process, alternating calls, batch N."""
+    n = batch_size
+    lines = [f'| model | backend | res | compile infer / train (s) | infer b{n} eager → compiled (img/s) | × '
+             f'| train b{n} eager → compiled (img/s) | × | max abs diff |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        if not r.get('infer_bn_speedup'):
+            continue
+        eager = [r[f'{m}_compiled_img_s'] / r[f'{m}_speedup'] for m in ('infer_bn', 'train_bn')]
+        cells = [r['model'], r['backend'], f"{r['resolution']}²",
+                 f"{r['infer_bn_compile_s']:.0f} / {r['train_bn_compile_s']:.0f}",
+                 f"{eager[0]:.1f} → {r['infer_bn_compiled_img_s']:.1f}", f"{r['infer_bn_speedup']:.2f}",
+                 f"{eager[1]:.2f} → {r['train_bn_compiled_img_s']:.2f}", f"{r['train_bn_speedup']:.2f}",
+                 f"{r['compiled_max_diff']:.1e}"]
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 

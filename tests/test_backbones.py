@@ -1,10 +1,12 @@
 """One test over every model gatedvision registers in timm (new models join by registering)."""
 import functools
 import inspect
+import re
 
 import pytest
 import timm
 import torch
+from timm.models._features import FeatureListNet
 import gatedvision
 
 MODELS = gatedvision.list_models()
@@ -223,3 +225,13 @@ def test_grad_checkpointing_is_exact(name):
     assert results[0][1].keys() == results[1][1].keys()
     for n, g in results[0][1].items():
         torch.testing.assert_close(results[1][1][n], g, rtol=1e-5, atol=1e-6, msg=lambda m: f'{n}: {m}')
+
+
+def test_other_feature_extractors_are_refused_naming_the_one_to_use():
+    """timm's ``feature_cls='fx'`` (or 'hook', 'list', 'dict') would not give the dense backbones'
+    pyramid: every family says which extractor it takes, before building anything."""
+    for name in _smallest_per_kind():
+        for cls in ('fx', 'hook', FeatureListNet):
+            with pytest.raises(ValueError, match=rf"{name}: features_only=True takes feature_cls='getter' "
+                                                 rf".*not {re.escape(repr(cls))}.*leave feature_cls out"):
+                timm.create_model(name, features_only=True, feature_cls=cls)

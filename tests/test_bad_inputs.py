@@ -213,6 +213,15 @@ def test_tools_name_a_truncated_checkpoint(tool, tmp_path):
     assert re.search(r"checkpoint '.*cut\.pth' is truncated or corrupt", res.stderr), res.stderr[-2000:]
 
 
+def test_compile_names_the_backends_torch_has():
+    import argparse
+    from gatedvision.engine.config import compile_backend
+    assert compile_backend('aot_eager') == 'aot_eager'
+    with pytest.raises(argparse.ArgumentTypeError, match=r"unknown torch\.compile backend 'inductr'; this torch "
+                                                         r"has: .*\binductor\b"):
+        compile_backend('inductr')
+
+
 def test_amp_refuses_to_replace_a_configured_optimizer_wrapper():
     res = run_tool('train', TOYSEG, '--amp', '--cfg-options', 'optim_wrapper.type=AmpOptimWrapper')
     assert res.returncode != 0 and 'Traceback' not in res.stderr, res.stderr[-2000:]

@@ -77,3 +77,25 @@ def test_unknown_model_names():
         resolve_models(['convit_tiny_dnse*'])
     assert resolve_models(['hornet_tiny_*', 'resnet50']) == [
         'hornet_tiny_7x7', 'hornet_tiny_gf', 'resnet50']
+
+
+def test_compiled_against_eager_side_by_side():
+    """--compile: the first compiled call's seconds, then alternating eager / compiled calls; the
+    speed-up is the ratio of the medians, and the compiled output is eager's."""
+    import contextlib
+
+    from gatedvision.benchmark import compare_compiled, markdown_table
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    model.num_classes = 4
+    spec = BenchSpec(batch_size=2, warmup=1, repeats=3, compile='aot_eager')
+    out = compare_compiled(model, 16, spec, contextlib.nullcontext)
+    assert out['compiled_max_diff'] < 1e-5
+    for mode in ('infer_bn', 'train_bn'):
+        assert out[f'{mode}_compile_s'] > 0 and out[f'{mode}_compiled_img_s'] > 0 and out[f'{mode}_speedup'] > 0
+    assert not model.training
+    row = dict(model='toy', backend='-', resolution=16, **out)
+    table = markdown_table([row], 2)
+    assert '| compile infer / train (s) |' in table
+    assert f"| toy | - | 16² | {out['infer_bn_compile_s']:.0f} / {out['train_bn_compile_s']:.0f} |" in table

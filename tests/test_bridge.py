@@ -342,3 +342,25 @@ def test_pad_to_multiple_is_the_one_padding_helper():
     torch.testing.assert_close(reflected[..., 3, :], x[..., 1, :])
     # more padding than pixels: reflection cannot, replication does
     torch.testing.assert_close(pad_to_multiple(x, 8, mode='reflect')[..., 7, :4], x[..., 2, :])
+
+
+def test_compile_backbones_in_place_keeps_checkpoint_keys():
+    """The config's ``compile`` key (tools' ``--compile``): every TimmBackbone of a task model is
+    compiled in place, once; its state-dict keys (checkpoints) and outputs are those of eager."""
+    from gatedvision.engine.bridge import compile_backbones
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict(dict(backbone=TimmBackbone('resnet18', out_indices=(3,)),
+                                     head=torch.nn.Conv2d(512, 2, 1))).eval()
+    keys = list(model.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        eager = model['backbone'](x)[0]
+    assert compile_backbones(model, None) == [] and compile_backbones(model, False) == []
+    assert compile_backbones(model, dict(backend='eager')) == ['backbone']
+    assert compile_backbones(model, True) == []  # once
+    assert list(model.state_dict()) == keys
+    torch._dynamo.utils.counters.clear()
+    with torch.no_grad():
+        out = model['backbone'](x)[0]
+    torch.testing.assert_close(out, eager)
+    assert torch._dynamo.utils.counters['stats']['unique_graphs'] >= 1  # it ran through dynamo

@@ -43,3 +43,22 @@ def test_a_segmentor_round_trip(tmp_path, capsys):
         export.main([config, str(tmp_path / 'none.pth')])
     with pytest.raises(SystemExit, match=r'--deploy: hornet_tiny_7x7 has no reparameterize\(\)'):
         export.main(['hornet_tiny_7x7', '--deploy'])
+
+
+# one model of each family, shallow (tests/test_compile.py): OverLoCK in its deploy form
+FAMILIES = ['hornet_tiny_gf', 'biformer_tiny', 'convit_tiny_dense', 'overlock_xt_reparam', 'halonet26t', 'vig_tiny']
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_every_family_exports_and_onnxruntime_agrees(name):
+    from test_compile import shallow_model
+    model, x = shallow_model(name)
+    program = torch.onnx.export(model, (x[:1],), dynamo=True, verbose=False)
+    import onnxruntime
+    session = onnxruntime.InferenceSession(program.model_proto.SerializeToString(),
+                                           providers=['CPUExecutionProvider'])
+    got = session.run(None, {session.get_inputs()[0].name: x[:1].numpy()})[0]
+    with torch.no_grad():  # after the export: the model still runs eagerly (nothing traced stays cached)
+        want = model(x[:1]).numpy()
+    assert got.shape == want.shape
+    assert abs(got - want).max() < 1e-5 * max(1.0, abs(want).max())  # 3e-8 to 8e-7 measured

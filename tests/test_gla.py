@@ -1,4 +1,5 @@
 """gatedvision.ops.gla (module ops.linear_attention): the chunked torch form against the token-by-token recurrence."""
+import itertools
 import sys
 
 import pytest
@@ -134,10 +135,12 @@ def test_compiled_and_exported_paths_pick_by_the_gates_at_run_time():
     def one(q, k, v, g):
         return gla(q, k, v, g, reverse=True, backend='torch')[0]
 
-    for fn in (bi, one):
-        compiled = torch.compile(fn, backend='aot_eager', fullgraph=True)  # fullgraph: a break is an error
+    # shapes: several chunks; one chunk (the paths' gradients leave different layouts: ViG-T at 64²)
+    for fn, shape in itertools.product((bi, one), ((1, 100, 2, 8, 12), (2, 16, 3, 32, 64))):
+        # fullgraph: a break is an error; static shapes (dynamic ones: below)
+        compiled = torch.compile(fn, backend='aot_eager', fullgraph=True, dynamic=False)
         for strength in ('weak', 'strong'):
-            inputs = [x.requires_grad_() for x in _inputs(1, 100, 2, 8, 12, strength)]
+            inputs = [x.requires_grad_() for x in _inputs(*shape, strength)]
             eager = fn(*inputs)
             out = compiled(*inputs)
             torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-6)
@@ -145,6 +148,11 @@ def test_compiled_and_exported_paths_pick_by_the_gates_at_run_time():
             want = torch.autograd.grad((eager * w).sum(), inputs)
             for a, b in zip(want, torch.autograd.grad((out * w).sum(), inputs)):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    # dynamic shapes: K ** -0.5 is then a SymFloat, which a torch.cond branch cannot take in
+    dynamic = torch.compile(one, backend='aot_eager', fullgraph=True, dynamic=True)
+    inputs = _inputs(1, 20, 2, 8, 12, 'weak')
+    torch.testing.assert_close(dynamic(*inputs), one(*inputs), rtol=1e-5, atol=1e-6)
 
     class Bi(torch.nn.Module):
         def forward(self, q, k, v, g):

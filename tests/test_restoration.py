@@ -147,10 +147,12 @@ def test_toy_denoiser_beats_its_noisy_input(trained, tmp_path):
             next(trained.glob('*/vis_data/scalars.json')).read_text().splitlines()]
     losses = [r['loss'] for r in rows if 'loss' in r]
     assert losses[-1] < losses[0]
+    # tested through torch.compile (dynamo's capture, eager kernels: what --compile changes, cheaply)
     res = run_tool('test', TOY, trained / 'iter_60.pth', '--work-dir', tmp_path,
-                   '--show-dir', tmp_path / 'pics')
+                   '--show-dir', tmp_path / 'pics', '--compile', 'eager')
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
+    assert "torch.compile({'backend': 'eager'}): backbone" in out
     gain = float(re.search(r'PSNR: ([\d.]+)', out).group(1)) - float(
         re.search(r'PSNR_input: ([\d.]+)', out).group(1))
     assert gain >= 2.0, out[-2000:]

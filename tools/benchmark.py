@@ -6,6 +6,7 @@ run (Ctrl-C) keeps what it measured.
     python tools/benchmark.py hornet_tiny_7x7 resnet50 --resolutions 224 512
     python tools/benchmark.py 'vig_*tiny' overlock_xt --backends all        # kernel paths compared
     python tools/benchmark.py 'hornet_tiny_*' --device cuda --amp --channels-last
+    python tools/benchmark.py vig_tiny biformer_tiny --compile                   # eager vs torch.compile
 
 What each number means (GMACs = FlopCounterMode FLOPs / 2; peak memory = RSS high-water mark on
 CPU, max_memory_allocated on CUDA; each model and resolution in a fresh process): see
@@ -25,6 +26,7 @@ from gatedvision.benchmark import (
     resolve_models,
     run,
 )
+from gatedvision.engine.config import compile_backend
 
 
 def main():
@@ -42,6 +44,9 @@ def main():
     p.add_argument('--backends', nargs='+', default=['auto'], choices=BACKEND_NAMES,
                    help="kernel paths of models that have them: 'auto' (the op's choice), 'all', "
                         'or names; each model runs its backends in one process')
+    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
+                   help='also torch.compile each model with BACKEND (default inductor) and time it against '
+                        'eager at batch N, alternating calls: compile seconds, speed-ups, output difference')
     p.add_argument('--out-dir', type=Path, default=Path('work_dirs/benchmark'))
     p.add_argument('--timeout', type=float, default=3600,
                    help='seconds per model and resolution before its row says "timed out"')
@@ -57,7 +62,7 @@ def main():
     spec = BenchSpec(device=args.device, threads=args.threads, batch_size=args.batch_size,
                      repeats=args.repeats, warmup=args.warmup, amp=args.amp,
                      channels_last=args.channels_last, backends=tuple(args.backends),
-                     timeout=args.timeout, mem_limit_gb=args.mem_limit_gb)
+                     timeout=args.timeout, mem_limit_gb=args.mem_limit_gb, compile=args.compile)
     command = 'python tools/benchmark.py ' + ' '.join(map(shlex.quote, sys.argv[1:]))
     rows = run(models, args.resolutions, spec, args.out_dir, command)
     print('\n' + markdown_table(rows, args.batch_size))

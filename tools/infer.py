@@ -1,6 +1,7 @@
 """Predict on your own images with a trained checkpoint; pictures (and predictions) go to --out-dir.
 
     python tools/infer.py CONFIG CHECKPOINT IMAGE_OR_DIR [--out-dir DIR] [--device cpu|cuda] [--amp]
+                          [--compile [BACKEND]]
 
 The config's ``inferencer`` names the task's inferencer (mmdet's DetInferencer for detection and
 instance segmentation, mmseg's MMSegInferencer for semantic segmentation).
@@ -12,7 +13,8 @@ from mmengine.registry import INFERENCERS, DefaultScope
 from mmengine.runner.amp import autocast
 
 from gatedvision.backbones._helpers import checkpoint_problem
-from gatedvision.engine.config import load_config
+from gatedvision.engine.bridge import compile_backbones
+from gatedvision.engine.config import compile_backend, load_config
 
 
 def parse_args():
@@ -23,6 +25,9 @@ def parse_args():
     p.add_argument('--out-dir', default='outputs', help='where the pictures and predictions go')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda if available)')
     p.add_argument('--amp', action='store_true', help='mixed precision: autocast fp16 on CUDA, bf16 on the CPU')
+    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
+                   help="torch.compile the model's backbone with BACKEND (default inductor; heads and "
+                        "post-processing stay eager)")
     return p.parse_args()
 
 
@@ -39,6 +44,9 @@ def main():
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         inferencer = INFERENCERS.build(dict(cfg.inferencer, model=cfg, weights=args.checkpoint,
                                             device=args.device))
+    if args.compile:  # as tools/train.py and tools/test.py do: the backbone
+        names = compile_backbones(inferencer.model, dict(backend=args.compile))
+        print(f"torch.compile(backend={args.compile!r}): {', '.join(names)}")
     # mmengine's autocast: fp16 on CUDA, bf16 on the CPU (the model's device)
     device = next(inferencer.model.parameters()).device.type
     with autocast(device_type=device, enabled=args.amp):

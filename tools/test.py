@@ -1,6 +1,6 @@
 """Evaluate a checkpoint of any gatedvision task on the config's test set.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out FILE] [--amp]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out FILE] [--amp] [--compile [BACKEND]]
                                            [--cfg-options key=value ...] [--launcher ...]
 """
 import argparse
@@ -12,7 +12,7 @@ from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
 from gatedvision.backbones._helpers import checkpoint_problem
-from gatedvision.engine.config import load_config
+from gatedvision.engine.config import compile_backend, load_config
 
 
 def parse_args():
@@ -26,6 +26,9 @@ def parse_args():
     p.add_argument('--out', help='dump the raw predictions to this pickle file')
     p.add_argument('--amp', action='store_true',
                    help='mixed precision: autocast fp16 on CUDA, bf16 on the CPU (mmengine TestLoop fp16)')
+    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
+                   help="torch.compile the backbone (the config's compile key) with BACKEND "
+                        "(default inductor; 'aot_eager' traces without generating code)")
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config keys')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -61,6 +64,8 @@ def main():
     cfg.load_from = args.checkpoint
     if args.amp:  # mmengine's loops autocast to fp16 on CUDA and to bf16 on the CPU
         cfg.test_cfg = dict(cfg.get('test_cfg') or dict(type='TestLoop'), fp16=True)
+    if args.compile:
+        cfg.compile = dict(backend=args.compile)
     if args.show_dir:
         enable_pictures(cfg, args.show_dir, args.show_interval)
     if args.out:

@@ -1,6 +1,6 @@
 """Train any gatedvision task from its config: the config's ``default_scope`` decides the task.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp] [--no-precheck]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CHECKPOINT]] [--amp] [--compile [BACKEND]] [--no-precheck]
                                  [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
 """
 import argparse
@@ -11,7 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from gatedvision.backbones._helpers import WeightsUnavailable
-from gatedvision.engine.config import load_config
+from gatedvision.engine.config import compile_backend, load_config
 
 
 def parse_args():
@@ -23,6 +23,9 @@ def parse_args():
     p.add_argument('--no-precheck', action='store_true',
                    help='skip the start-up check (data paths, classes, one batch through model and evaluator)')
     p.add_argument('--amp', action='store_true', help='mixed precision: fp16 with loss scaling on CUDA, bf16 autocast on the CPU')
+    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
+                   help="torch.compile the backbone (the config's compile key) with BACKEND "
+                        "(default inductor; 'aot_eager' traces without generating code)")
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config keys, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -45,6 +48,8 @@ def main():
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.compile:
+        cfg.compile = dict(backend=args.compile)
     if args.no_precheck:
         cfg.precheck = False
     if args.amp:

@@ -172,6 +172,26 @@ def add_missing(out: Dict[str, torch.Tensor], target: Dict[str, torch.Tensor], p
             out[k] = v.clone()
 
 
+def prepare_features(variant: str, kwargs: Dict[str, Any], dense_norms: bool = True) -> None:
+    """``features_only=True``: the pyramid comes from ``forward_intermediates`` through timm's
+    FeatureGetterNet, with the per-level norms of the authors' dense backbone (``dense_norms``).
+    timm's other extractors ('fx', 'hook', 'list', 'dict') need the classification graph's stage
+    modules and would miss those norms: a ``feature_cls`` naming one is refused, saying so."""
+    if not kwargs.get('features_only'):
+        return
+    from timm.models._features import FeatureGetterNet
+    cls = kwargs.setdefault('feature_cls', 'getter')
+    if not ((isinstance(cls, str) and cls.lower() == 'getter')
+            or (isinstance(cls, type) and issubclass(cls, FeatureGetterNet))):
+        raise ValueError(
+            f"{variant}: features_only=True takes feature_cls='getter' (the default for gatedvision models), "
+            f"not {cls!r}: gatedvision models give their pyramid through forward_intermediates() (timm's "
+            f"FeatureGetterNet), which applies the output norms of the authors' dense backbones; leave "
+            f"feature_cls out")
+    if dense_norms:
+        kwargs['dense_norms'] = True
+
+
 def check_image_input(x: torch.Tensor, in_chans: int, min_size: int, name: str) -> None:
     """ValueError naming the accepted input when ``x`` is not (N, in_chans, H, W) with H, W >= min_size."""
     if x.ndim != 4 or x.shape[1] != in_chans:
@@ -197,4 +217,4 @@ def run_blocks(blocks, x, *args, checkpointing: bool = False):
 
 __all__ = ['run_blocks', 'unwrap_state_dict', 'resize_like', 'prepare_pretrained', 'checkpoint_problem',
            'WeightsUnavailable', 'download_weights', 'weights_cache_path',
-           'check_checkpoint', 'is_other_head', 'add_missing', 'check_image_input']
+           'check_checkpoint', 'is_other_head', 'add_missing', 'check_image_input', 'prepare_features']

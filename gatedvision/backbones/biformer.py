@@ -24,7 +24,8 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.routing import routed_attention
-from ._helpers import add_missing, check_image_input, is_other_head, prepare_pretrained, run_blocks, unwrap_state_dict
+from ._helpers import (add_missing, check_image_input, is_other_head, prepare_features, prepare_pretrained, run_blocks,
+                       unwrap_state_dict)
 
 __all__ = ['BiFormer']
 
@@ -313,9 +314,7 @@ def checkpoint_filter_fn(state_dict, model: BiFormer):
 
 
 def _create_biformer(variant: str, pretrained: bool = False, **kwargs) -> BiFormer:
-    if kwargs.get('features_only'):
-        kwargs['dense_norms'] = True
-        kwargs.setdefault('feature_cls', 'getter')
+    prepare_features(variant, kwargs)
     if pretrained:
         prepare_pretrained(variant, kwargs)
     return build_model_with_cfg(

@@ -27,7 +27,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from ._helpers import prepare_pretrained, run_blocks
+from ._helpers import prepare_features, prepare_pretrained, run_blocks
 
 __all__ = ['ConViTDense']
 
@@ -38,16 +38,19 @@ def relative_offsets(h: int, w: int, device, dtype) -> torch.Tensor:
     """(3, N, N) offsets (δx, δy, δx² + δy²) from each patch to each other of an h×w grid, cached
     per grid size and device (shared by every GPSA layer)."""
     key = (h, w, device, dtype)
-    if key not in _OFFSETS:
+    if key in _OFFSETS:
+        return _OFFSETS[key]
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=dtype, device=device),
+                            torch.arange(w, dtype=dtype, device=device), indexing='ij')
+    xs, ys = xs.flatten(), ys.flatten()
+    dx = xs[None, :] - xs[:, None]
+    dy = ys[None, :] - ys[:, None]
+    offsets = torch.stack([dx, dy, dx ** 2 + dy ** 2])
+    if not (torch.compiler.is_compiling() or torch.compiler.is_exporting()):  # traced: a graph's, not a tensor
         if len(_OFFSETS) > 8:
             _OFFSETS.clear()
-        ys, xs = torch.meshgrid(torch.arange(h, dtype=dtype, device=device),
-                                torch.arange(w, dtype=dtype, device=device), indexing='ij')
-        xs, ys = xs.flatten(), ys.flatten()
-        dx = xs[None, :] - xs[:, None]
-        dy = ys[None, :] - ys[:, None]
-        _OFFSETS[key] = torch.stack([dx, dy, dx ** 2 + dy ** 2])
-    return _OFFSETS[key]
+        _OFFSETS[key] = offsets
+    return offsets
 
 
 class GPSA(nn.Module):
@@ -274,8 +277,7 @@ class ConViTDense(nn.Module):
 
 
 def _create(variant: str, pretrained: bool = False, **kwargs):
-    if kwargs.get('features_only'):
-        kwargs.setdefault('feature_cls', 'getter')
+    prepare_features(variant, kwargs, dense_norms=False)
     if pretrained:
         prepare_pretrained(variant, kwargs)
     return build_model_with_cfg(ConViTDense, variant, pretrained,

@@ -19,8 +19,8 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from ._helpers import (add_missing, check_image_input, is_other_head, prepare_pretrained, resize_like, run_blocks,
-                       unwrap_state_dict)
+from ._helpers import (add_missing, check_image_input, is_other_head, prepare_features, prepare_pretrained, resize_like,
+                       run_blocks, unwrap_state_dict)
 
 __all__ = ['HorNet']
 
@@ -309,9 +309,7 @@ def checkpoint_filter_fn(state_dict, model: HorNet):
 
 
 def _create_hornet(variant: str, pretrained: bool = False, **kwargs) -> HorNet:
-    if kwargs.get('features_only'):
-        kwargs['dense_norms'] = True
-        kwargs.setdefault('feature_cls', 'getter')
+    prepare_features(variant, kwargs)
     if pretrained:
         prepare_pretrained(variant, kwargs)
     return build_model_with_cfg(

@@ -25,7 +25,8 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from gatedvision.ops.neighborhood import na2d_av, na_index
-from ._helpers import add_missing, check_image_input, is_other_head, prepare_pretrained, run_blocks, unwrap_state_dict
+from ._helpers import (add_missing, check_image_input, is_other_head, prepare_features, prepare_pretrained, run_blocks,
+                       unwrap_state_dict)
 
 __all__ = ['OverLoCK']
 
@@ -552,9 +553,7 @@ def checkpoint_filter_fn(state_dict, model: OverLoCK):
 
 
 def _create_overlock(variant: str, pretrained: bool = False, **kwargs) -> OverLoCK:
-    if kwargs.get('features_only'):
-        kwargs['dense_norms'] = True
-        kwargs.setdefault('feature_cls', 'getter')
+    prepare_features(variant, kwargs)
     if pretrained:
         prepare_pretrained(variant, kwargs)
     return build_model_with_cfg(

@@ -33,7 +33,8 @@ from timm.models._manipulate import MATCH_PREV_GROUP
 from torch import nn
 
 from gatedvision.ops.linear_attention import bidirectional_gla
-from ._helpers import add_missing, check_image_input, is_other_head, prepare_pretrained, run_blocks, unwrap_state_dict
+from ._helpers import (add_missing, check_image_input, is_other_head, prepare_features, prepare_pretrained, run_blocks,
+                       unwrap_state_dict)
 
 __all__ = ['ViG', 'HierViG']
 
@@ -529,10 +530,7 @@ def checkpoint_filter_fn(state_dict, model):
 
 
 def _create(cls, variant: str, pretrained: bool = False, **kwargs):
-    if kwargs.get('features_only'):
-        kwargs.setdefault('feature_cls', 'getter')
-        if cls is HierViG:
-            kwargs['dense_norms'] = True
+    prepare_features(variant, kwargs, dense_norms=cls is HierViG)
     if pretrained:
         prepare_pretrained(variant, kwargs)
     feature_cfg = dict(out_indices=(0, 1, 2, 3), norm=True) if cls is HierViG else dict(out_indices=(-1,), norm=True)

@@ -24,7 +24,7 @@ import gatedvision  # noqa: F401  (registers gatedvision's models in timm)
 from gatedvision.backbones._helpers import check_checkpoint, prepare_pretrained
 from gatedvision.registry import MODELS
 
-__all__ = ['TimmBackbone', 'check_model_name', 'probe_size_divisor', 'pad_to_multiple']
+__all__ = ['TimmBackbone', 'check_model_name', 'probe_size_divisor', 'pad_to_multiple', 'compile_backbones']
 
 
 def check_model_name(model_name: str) -> None:
@@ -364,6 +364,27 @@ class TimmBackbone(BaseModule):
             # such a tensor as if it were NCHW, so Mask R-CNN's RoI heads would see scrambled features
             outs.append(f.contiguous())
         return tuple(outs)
+
+
+def compile_backbones(model: nn.Module, options: Union[bool, dict, None]) -> List[str]:
+    """``torch.compile`` every :class:`TimmBackbone` in ``model``, in place (``nn.Module.compile``:
+    state-dict keys, and so checkpoints, stay as they are); returns their names.
+
+    ``options`` is the config's ``compile`` key: ``True`` or the keyword arguments of
+    ``torch.compile`` (``dict(backend='inductor', mode='max-autotune')``). The backbone is the
+    static, costly part of every task model; heads with per-image Python (detection's box
+    assignment), losses and the optimizer step stay eager, so a learning-rate change or a new
+    number of boxes does not recompile anything.
+    """
+    if not options:
+        return []
+    options = {} if options is True else dict(options)
+    names = []
+    for name, m in model.named_modules():
+        if isinstance(m, TimmBackbone) and getattr(m, '_compiled_call_impl', None) is None:
+            m.compile(**options)
+            names.append(name)
+    return names
 
 
 def checkpoint_filter(model_name: str):

@@ -10,7 +10,7 @@ from mmengine import registry as root_registry
 from mmengine.config import Config
 from mmengine.registry import Registry
 
-__all__ = ['ConfigError', 'load_config', 'check_types', 'check_arguments', 'accepted_arguments']
+__all__ = ['ConfigError', 'load_config', 'check_types', 'check_arguments', 'accepted_arguments', 'compile_backend']
 
 
 class ConfigError(ValueError):
@@ -43,10 +43,24 @@ RUNNER_KEYS = (
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
     'experiment_name', 'runner_type', 'custom_imports', 'nonfinite_loss', 'precheck', 'inferencer', 'tta_model',
-    'tta_pipeline', 'vis_backends')
+    'tta_pipeline', 'vis_backends', 'compile')
 # variables OpenMMLab configs conventionally define for their own use
 CONFIG_VARIABLES = ('train_pipeline', 'val_pipeline', 'test_pipeline', 'dataset_type', 'data_root',
                     'crop_size', 'img_scale', 'norm_cfg', 'backend_args', 'metainfo', 'num_classes')
+
+
+def compile_backend(name: str) -> str:
+    """``name`` when ``torch.compile`` knows that backend (argparse ``type`` of the tools' ``--compile``),
+    else an error listing the ones it knows."""
+    import argparse
+
+    import torch._dynamo
+    known = torch._dynamo.list_backends(exclude_tags=())
+    if name not in known:
+        raise argparse.ArgumentTypeError(
+            f"unknown torch.compile backend {name!r}; this torch has: {', '.join(sorted(known))} "
+            f"('inductor' compiles to fast kernels; 'aot_eager' traces without generating code)")
+    return name
 
 
 def check_top_level_keys(cfg: Config, path: str) -> None:

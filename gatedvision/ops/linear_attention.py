@@ -143,6 +143,33 @@ def _fits(gates, chunk: int = _CHUNK, limit: float = _LIMIT) -> torch.Tensor:
     return fits
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose gradient is contiguous: the two branches of a ``torch.cond`` must hand their
+    operands' gradients back in one layout, and each path's matmuls leave its own."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.contiguous()
+
+
+def _contiguous_grads(*xs):
+    """``xs`` through :class:`_ContiguousGrad` when a backward will follow; as they are under
+    torch.export (whose autocast pass cannot take the Function inside a ``torch.cond`` branch)."""
+    if torch.compiler.is_exporting() or not any(x.requires_grad for x in xs):
+        return xs
+    return tuple(map(_ContiguousGrad.apply, xs))
+
+
+def _scale(q, scale: Optional[float]):
+    """``scale``, or K ** -0.5 from q's shape: inside a ``torch.cond`` branch, where a scale
+    computed outside from a dynamic shape (a SymFloat) cannot be carried in."""
+    return q.shape[-1] ** -0.5 if scale is None else scale
+
+
 def _traced() -> bool:
     """Under torch.compile or torch.export: the path choice becomes ``torch.cond`` (both paths in
     the graph, picked at run time), not a Python branch on a tensor's value, which would break the
@@ -268,7 +295,7 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
         (o of shape (B, T, H, V), or (B, H, T, V) with ``head_first``; final state or None).
     """
     _check(q, k, v, g, head_first)
-    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    given_scale, scale = scale, q.shape[-1] ** -0.5 if scale is None else scale
     if _backend(q, backend) == 'fla':
         if head_first:  # fla-core 0.6 takes (B, T, H, ·)
             q, k, v, g = (x.transpose(1, 2) for x in (q, k, v, g))
@@ -288,12 +315,16 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
         states = (None, initial_state) if reverse else (initial_state, None)
         if _traced() and initial_state is None and not output_final_state:
             def factorised(q, k, v, g):
-                # a fresh tensor: torch.cond's branches may not return views of their intermediates
-                return _factorised(q, k, v, *((None, g) if reverse else (g, None)), scale, limit=None)[0].clone()
+                # a fresh tensor (torch.cond's branches may not return views of their intermediates),
+                # contiguous (both branches must return one layout)
+                q, k, v, g = _contiguous_grads(q, k, v, g)
+                return _factorised(q, k, v, *((None, g) if reverse else (g, None)), _scale(q, given_scale),
+                                   limit=None)[0].clone(memory_format=torch.contiguous_format)
 
-            def exact(q, k, v, g):  # in the factorised path's dtype (both branches must agree), not a view
-                return _exact(q, k, v, g, scale, None, reverse)[0].to(torch.promote_types(q.dtype, torch.float32),
-                                                                       copy=True)
+            def exact(q, k, v, g):  # the factorised branch's dtype and layout, not a view
+                q, k, v, g = _contiguous_grads(q, k, v, g)
+                return _exact(q, k, v, g, _scale(q, given_scale), None, reverse)[0].to(
+                    torch.promote_types(q.dtype, torch.float32), copy=True, memory_format=torch.contiguous_format)
 
             operands = tuple(x.clone() for x in (q, k, v, g))  # torch.cond takes no aliasing operands
             o, state = torch.cond(_fits([g]), factorised, exact, operands), None
@@ -333,17 +364,20 @@ def bidirectional_gla(q, k, v, g_fw, g_bw, scale: Optional[float] = None,
     if g_bw.shape != g_fw.shape:
         raise ValueError(f'bidirectional_gla expects g_fw and g_bw of one shape; got {tuple(g_fw.shape)} '
                          f'and {tuple(g_bw.shape)}')
-    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    given_scale, scale = scale, q.shape[-1] ** -0.5 if scale is None else scale
     if _backend(q, backend) == 'torch':
         hf = (lambda x: x) if head_first else (lambda x: x.transpose(1, 2))
         with torch.autocast(q.device.type, enabled=False):
             if _traced():
-                def factorised(q, k, v, g_fw, g_bw):
-                    return _factorised(q, k, v, g_fw, g_bw, scale, limit=None)[0] / 2
+                def factorised(q, k, v, g_fw, g_bw):  # contiguous: both branches must return one layout
+                    q, k, v, g_fw, g_bw = _contiguous_grads(q, k, v, g_fw, g_bw)
+                    return (_factorised(q, k, v, g_fw, g_bw, _scale(q, given_scale), limit=None)[0] / 2).contiguous()
 
-                def exact(q, k, v, g_fw, g_bw):  # in the factorised path's dtype: both branches must agree
-                    o_fw, o_bw = (_exact(q, k, v, g, scale, None, rev)[0] for g, rev in ((g_fw, False), (g_bw, True)))
-                    return ((o_fw + o_bw) / 2).to(torch.promote_types(q.dtype, torch.float32))
+                def exact(q, k, v, g_fw, g_bw):  # the factorised branch's dtype and layout
+                    q, k, v, g_fw, g_bw = _contiguous_grads(q, k, v, g_fw, g_bw)
+                    o_fw, o_bw = (_exact(q, k, v, g, _scale(q, given_scale), None, rev)[0]
+                                  for g, rev in ((g_fw, False), (g_bw, True)))
+                    return ((o_fw + o_bw) / 2).to(torch.promote_types(q.dtype, torch.float32)).contiguous()
 
                 # copies: torch.cond takes no operands that alias each other (ViG's are views of one projection)
                 operands = tuple(hf(x).clone() for x in (q, k, v, g_fw, g_bw))
