@@ -16,10 +16,9 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
-from gatedvision.engine.checkpoint import load_checkpoint
+from gatedvision.engine.checkpoint import checkpoint_problem, find_resumable_checkpoint, load_checkpoint
 from gatedvision.engine.hooks import RandomStateHook
-from gatedvision.backbones._helpers import checkpoint_problem
-from gatedvision.engine.runner import ResilientRunner, find_resumable_checkpoint
+from gatedvision.engine.runner import ResilientRunner
 
 
 class _Points(Dataset):
@@ -166,7 +165,7 @@ def test_resume_from_a_truncated_file_falls_back_and_load_from_names_it(tmp_path
 
 _SAVER = textwrap.dedent('''
     import sys, torch
-    from gatedvision.engine.runner import atomic_torch_save
+    from gatedvision.engine.checkpoint import atomic_torch_save
     path, atomic = sys.argv[1], sys.argv[2] == '1'
     save = atomic_torch_save if atomic else torch.save
     big = torch.ones(64 * 2**20)  # 256 MiB

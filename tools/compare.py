@@ -220,7 +220,7 @@ def pretrained_backbone(source_dir: Path, cell_dir: Path, backbone: dict) -> Pat
     from mmengine.registry import MODELS
     from timm.models import adapt_input_conv
     from gatedvision.engine.checkpoint import load_checkpoint
-    from gatedvision.engine.runner import atomic_torch_save, find_resumable_checkpoint
+    from gatedvision.engine.checkpoint import atomic_torch_save, find_resumable_checkpoint
     ckpt = find_resumable_checkpoint(str(source_dir))
     if ckpt is None:
         raise FileNotFoundError(f'no complete checkpoint in {source_dir}')

@@ -19,11 +19,10 @@ from mmengine.config import DictAction
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from gatedvision.backbones._helpers import check_checkpoint
 import gatedvision.tasks  # noqa: F401  (registers TimmBackbone, the necks and heads)
-from gatedvision.engine.checkpoint import authors_dense_to_ours, is_authors_dense_layout, ours_to_authors_dense
+from gatedvision.engine.checkpoint import (atomic_torch_save, authors_dense_to_ours, check_checkpoint,
+                                           is_authors_dense_layout, ours_to_authors_dense)
 from gatedvision.engine.config import load_config
-from gatedvision.engine.runner import atomic_torch_save
 
 
 def parse_args(argv=None):

@@ -12,7 +12,7 @@ import os.path as osp
 from mmengine.registry import INFERENCERS, DefaultScope
 from mmengine.runner.amp import autocast
 
-from gatedvision.backbones._helpers import checkpoint_problem
+from gatedvision.engine.checkpoint import checkpoint_problem
 from gatedvision.engine.bridge import compile_backbones
 from gatedvision.engine.config import compile_backend, load_config
 

@@ -11,7 +11,7 @@ from mmengine.config import DictAction
 from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
-from gatedvision.backbones._helpers import checkpoint_problem
+from gatedvision.engine.checkpoint import checkpoint_problem
 from gatedvision.engine.config import compile_backend, load_config
 
 

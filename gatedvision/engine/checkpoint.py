@@ -1,4 +1,7 @@
-"""Loading checkpoints: mmengine's under torch >= 2.6, and the authors' dense ones (end of file).
+"""The engine's checkpoint code: loading mmengine's under torch >= 2.6, writing atomically, finding
+the one ``--resume`` continues from, and the authors' dense checkpoints (end of file). The
+integrity check (:func:`checkpoint_problem`) is the backbones' (it needs torch only, as loading
+pretrained weights does) and is re-exported here.
 
 mmengine 0.10.7 calls ``torch.load`` without ``weights_only``, which torch >= 2.6 turns on, and
 its Runner checkpoints hold a few non-tensor objects (the message hub's ``HistoryBuffer`` with its
@@ -7,6 +10,13 @@ would fail with "Weights only load failed". Rather than turning the safe unpickl
 this module adds exactly those types to torch's allow-list (``torch.serialization.add_safe_globals``,
 torch's extension point for it): arbitrary pickled code in a checkpoint is still refused.
 """
+import contextlib
+import glob
+import os
+import os.path as osp
+import re
+from typing import Optional
+
 import numpy as np
 import torch
 from mmengine.hooks import Hook
@@ -14,8 +24,11 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 
-__all__ = ['SAFE_GLOBALS', 'load_checkpoint', 'AuthorsCheckpointHook', 'authors_dense_to_ours',
-           'ours_to_authors_dense', 'is_authors_dense_layout']
+from gatedvision.backbones._helpers import check_checkpoint, checkpoint_problem
+
+__all__ = ['SAFE_GLOBALS', 'load_checkpoint', 'atomic_torch_save', 'find_resumable_checkpoint', 'checkpoint_problem',
+           'check_checkpoint', 'AuthorsCheckpointHook', 'authors_dense_to_ours', 'ours_to_authors_dense',
+           'is_authors_dense_layout']
 
 
 def _numpy_globals():
@@ -35,6 +48,58 @@ torch.serialization.add_safe_globals(SAFE_GLOBALS)
 def load_checkpoint(filename: str, map_location='cpu') -> dict:
     """Read an mmengine checkpoint (any scheme mmengine knows) with the safe unpickler."""
     return CheckpointLoader.load_checkpoint(filename, map_location=map_location)
+
+
+# --- writing checkpoints atomically, and finding the newest complete one ----------------------
+
+_CKPT_NUMBER = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
+
+
+def _fsync_replace(tmp: str, path: str) -> None:
+    with open(tmp, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:  # make the rename itself durable
+        fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+@contextlib.contextmanager
+def _atomic_file(path: str):
+    """Yield a temporary name beside ``path``; once the body has written it, flush it to disk and
+    rename it to ``path``. The temporary file is removed if the body fails."""
+    tmp = osp.join(osp.dirname(path) or '.', f'.{osp.basename(path)}.tmp-{os.getpid()}')
+    try:
+        yield tmp
+        _fsync_replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save`` that never leaves a partial file at ``path``."""
+    with _atomic_file(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` continues from: ``last_checkpoint``'s if it is complete, else
+    the highest-numbered complete ``iter_N.pth`` / ``epoch_N.pth`` in ``work_dir``."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            last = f.read().strip()
+        if last and checkpoint_problem(last, thorough=True) is None:
+            return last
+    found = sorted(((int(m.group(1)), p) for p in glob.glob(osp.join(work_dir, '*.pth'))
+                    if (m := _CKPT_NUMBER.search(osp.basename(p)))), reverse=True)
+    return next((p for _, p in found if checkpoint_problem(p, thorough=True) is None), None)
 
 
 # --- the authors' dense checkpoints (mmdet 2.x / mmseg 0.x, the authors' own backbone classes) ------

@@ -23,9 +23,7 @@
   (``nonfinite_loss='stop'``, the default), or skips that update (``'skip'``), counting the skips;
   under DDP a non-finite loss on any rank stops (or skips on) every rank.
 """
-import contextlib
 import functools
-import glob
 import os
 import os.path as osp
 import re
@@ -44,58 +42,8 @@ from mmengine.registry import MODEL_WRAPPERS
 from mmengine.optim import OptimWrapper
 from mmengine.runner import IterBasedTrainLoop, Runner
 
-from gatedvision.backbones._helpers import check_checkpoint, checkpoint_problem
+from gatedvision.engine.checkpoint import _atomic_file, check_checkpoint, checkpoint_problem, find_resumable_checkpoint
 from gatedvision.registry import OPTIM_WRAPPERS, RUNNERS
-
-_CKPT_NUMBER = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
-
-
-def _fsync_replace(tmp: str, path: str) -> None:
-    with open(tmp, 'rb+') as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:  # make the rename itself durable
-        fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-@contextlib.contextmanager
-def _atomic_file(path: str):
-    """Yield a temporary name beside ``path``; once the body has written it, flush it to disk and
-    rename it to ``path``. The temporary file is removed if the body fails."""
-    tmp = osp.join(osp.dirname(path) or '.', f'.{osp.basename(path)}.tmp-{os.getpid()}')
-    try:
-        yield tmp
-        _fsync_replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_torch_save(obj, path: str) -> None:
-    """``torch.save`` that never leaves a partial file at ``path``."""
-    with _atomic_file(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint ``--resume`` continues from: ``last_checkpoint``'s if it is complete, else
-    the highest-numbered complete ``iter_N.pth`` / ``epoch_N.pth`` in ``work_dir``."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            last = f.read().strip()
-        if last and checkpoint_problem(last, thorough=True) is None:
-            return last
-    found = sorted(((int(m.group(1)), p) for p in glob.glob(osp.join(work_dir, '*.pth'))
-                    if (m := _CKPT_NUMBER.search(osp.basename(p)))), reverse=True)
-    return next((p for _, p in found if checkpoint_problem(p, thorough=True) is None), None)
-
 
 def batch_files(data) -> str:
     """The files a data batch came from (img / gt / label paths in its samples' metainfo)."""
