@@ -26,7 +26,7 @@ from gatedvision.benchmark import (
     resolve_models,
     run,
 )
-from gatedvision.engine.config import compile_backend
+from gatedvision.engine.config import add_compile_argument
 
 
 def main():
@@ -44,9 +44,8 @@ def main():
     p.add_argument('--backends', nargs='+', default=['auto'], choices=BACKEND_NAMES,
                    help="kernel paths of models that have them: 'auto' (the op's choice), 'all', "
                         'or names; each model runs its backends in one process')
-    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
-                   help='also torch.compile each model with BACKEND (default inductor) and time it against '
-                        'eager at batch N, alternating calls: compile seconds, speed-ups, output difference')
+    add_compile_argument(p, 'each model too, timed against eager at batch N in alternating calls (compile '
+                            'seconds, speed-ups, output difference),')
     p.add_argument('--out-dir', type=Path, default=Path('work_dirs/benchmark'))
     p.add_argument('--timeout', type=float, default=3600,
                    help='seconds per model and resolution before its row says "timed out"')

@@ -104,8 +104,7 @@ def timm_model(args) -> tuple:
 
 def task_model(args) -> tuple:
     from mmengine.registry import DefaultScope, MODELS
-    from gatedvision.engine.checkpoint import checkpoint_problem
-    from gatedvision.engine.checkpoint import load_checkpoint
+    from gatedvision.engine.checkpoint import checkpoint_problem, load_checkpoint
     from gatedvision.engine.config import load_config
     if not args.checkpoint:
         raise SystemExit(f'{args.model}: a config needs its checkpoint (python tools/export.py CONFIG CHECKPOINT)')

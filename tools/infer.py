@@ -14,7 +14,7 @@ from mmengine.runner.amp import autocast
 
 from gatedvision.engine.checkpoint import checkpoint_problem
 from gatedvision.engine.bridge import compile_backbones
-from gatedvision.engine.config import compile_backend, load_config
+from gatedvision.engine.config import add_compile_argument, load_config
 
 
 def parse_args():
@@ -25,9 +25,7 @@ def parse_args():
     p.add_argument('--out-dir', default='outputs', help='where the pictures and predictions go')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: cuda if available)')
     p.add_argument('--amp', action='store_true', help='mixed precision: autocast fp16 on CUDA, bf16 on the CPU')
-    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
-                   help="torch.compile the model's backbone with BACKEND (default inductor; heads and "
-                        "post-processing stay eager)")
+    add_compile_argument(p, "the model's backbone (heads and post-processing stay eager)")
     return p.parse_args()
 
 

@@ -12,7 +12,7 @@ from mmengine.registry import HOOKS, RUNNERS
 from mmengine.runner import Runner
 
 from gatedvision.engine.checkpoint import checkpoint_problem
-from gatedvision.engine.config import compile_backend, load_config
+from gatedvision.engine.config import add_compile_argument, load_config
 
 
 def parse_args():
@@ -26,9 +26,7 @@ def parse_args():
     p.add_argument('--out', help='dump the raw predictions to this pickle file')
     p.add_argument('--amp', action='store_true',
                    help='mixed precision: autocast fp16 on CUDA, bf16 on the CPU (mmengine TestLoop fp16)')
-    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
-                   help="torch.compile the backbone (the config's compile key) with BACKEND "
-                        "(default inductor; 'aot_eager' traces without generating code)")
+    add_compile_argument(p)
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config keys')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')

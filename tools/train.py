@@ -11,7 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from gatedvision.backbones._helpers import WeightsUnavailable
-from gatedvision.engine.config import compile_backend, load_config
+from gatedvision.engine.config import add_compile_argument, load_config
 
 
 def parse_args():
@@ -23,9 +23,7 @@ def parse_args():
     p.add_argument('--no-precheck', action='store_true',
                    help='skip the start-up check (data paths, classes, one batch through model and evaluator)')
     p.add_argument('--amp', action='store_true', help='mixed precision: fp16 with loss scaling on CUDA, bf16 autocast on the CPU')
-    p.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
-                   help="torch.compile the backbone (the config's compile key) with BACKEND "
-                        "(default inductor; 'aot_eager' traces without generating code)")
+    add_compile_argument(p)
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config keys, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')

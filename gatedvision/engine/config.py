@@ -10,7 +10,8 @@ from mmengine import registry as root_registry
 from mmengine.config import Config
 from mmengine.registry import Registry
 
-__all__ = ['ConfigError', 'load_config', 'check_types', 'check_arguments', 'accepted_arguments', 'compile_backend']
+__all__ = ['ConfigError', 'load_config', 'check_types', 'check_arguments', 'accepted_arguments', 'compile_backend',
+           'add_compile_argument']
 
 
 class ConfigError(ValueError):
@@ -61,6 +62,13 @@ def compile_backend(name: str) -> str:
             f"unknown torch.compile backend {name!r}; this torch has: {', '.join(sorted(known))} "
             f"('inductor' compiles to fast kernels; 'aot_eager' traces without generating code)")
     return name
+
+
+def add_compile_argument(parser, what: str = "the backbone (the config's compile key)") -> None:
+    """The tools' ``--compile [BACKEND]``: ``torch.compile`` of ``what``, inductor unless named."""
+    parser.add_argument('--compile', nargs='?', const='inductor', type=compile_backend, metavar='BACKEND',
+                        help=f"torch.compile {what} with BACKEND (default inductor; 'aot_eager' traces without "
+                             f"generating code)")
 
 
 def check_top_level_keys(cfg: Config, path: str) -> None:

@@ -295,7 +295,7 @@ def gla(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
         (o of shape (B, T, H, V), or (B, H, T, V) with ``head_first``; final state or None).
     """
     _check(q, k, v, g, head_first)
-    given_scale, scale = scale, q.shape[-1] ** -0.5 if scale is None else scale
+    given_scale, scale = scale, _scale(q, scale)
     if _backend(q, backend) == 'fla':
         if head_first:  # fla-core 0.6 takes (B, T, H, ·)
             q, k, v, g = (x.transpose(1, 2) for x in (q, k, v, g))
@@ -364,7 +364,7 @@ def bidirectional_gla(q, k, v, g_fw, g_bw, scale: Optional[float] = None,
     if g_bw.shape != g_fw.shape:
         raise ValueError(f'bidirectional_gla expects g_fw and g_bw of one shape; got {tuple(g_fw.shape)} '
                          f'and {tuple(g_bw.shape)}')
-    given_scale, scale = scale, q.shape[-1] ** -0.5 if scale is None else scale
+    given_scale, scale = scale, _scale(q, scale)
     if _backend(q, backend) == 'torch':
         hf = (lambda x: x) if head_first else (lambda x: x.transpose(1, 2))
         with torch.autocast(q.device.type, enabled=False):
