@@ -1,14 +1,11 @@
 """Predict NIfTI volumes with a trained medical segmentor (``tools/infer.py``)."""
-import copy
 from pathlib import Path
 from typing import List, Optional, Union
 
-import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
-from gatedvision.registry import INFERENCERS, MODELS
+from gatedvision.engine.inferencer import CheckpointInferencer
+from gatedvision.registry import INFERENCERS
 from .io import group_image_files, load_case, normalize, save_label
 from .vis import write_overlays
 
@@ -16,35 +13,22 @@ __all__ = ['MedSegInferencer']
 
 
 @INFERENCERS.register_module()
-class MedSegInferencer:
+class MedSegInferencer(CheckpointInferencer):
     """Whole-volume inference on NIfTI files, written as NIfTI predictions plus PNG overlays.
 
     Slicing axis, 2.5-D context, normalisation and orientation come from the config's
     ``test_dataloader.dataset``, so inputs are processed exactly as the test set was.
 
-    Args:
-        model: a config (path or :class:`Config`) whose ``model`` is a ``MedSegmentor``.
-        weights: checkpoint of that model.
-        device: ``'cpu'``, ``'cuda'``...; default: CUDA if available.
+    Model (a ``MedSegmentor``), checkpoint and device: :class:`CheckpointInferencer`.
     """
 
     def __init__(self, model: Union[str, Config], weights: Optional[str] = None,
                  device: Optional[str] = None):
-        cfg = Config.fromfile(model) if isinstance(model, str) else model
-        ds = cfg.test_dataloader.dataset
+        super().__init__(model, weights, device)
+        ds = self.cfg.test_dataloader.dataset
         self.axis, self.context = ds.get('axis', 2), ds.get('context', 0)
         self.normalize, self.canonical = ds.get('normalize', 'zscore'), ds.get('canonical', True)
-        model_cfg = copy.deepcopy(cfg.model)
-        model_cfg.backbone.pretrained = False  # the checkpoint has every weight
-        with DefaultScope.overwrite_default_scope('gatedvision'):
-            self.model = MODELS.build(model_cfg)
-        meta = {}
-        if weights:
-            meta = load_checkpoint(self.model, weights, map_location='cpu').get('meta', {})
-        dataset_meta = meta.get('dataset_meta') or {}
-        self.channel_names = dataset_meta.get('channel_names')
-        device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-        self.model.to(device).eval()
+        self.channel_names = self.dataset_meta.get('channel_names')
 
     def __call__(self, inputs: Union[str, Path], out_dir: str = 'outputs',
                  num_slices: int = 3) -> List[dict]:
@@ -70,7 +54,7 @@ class MedSegInferencer:
             pred = self.model.predict_volume(image, self.axis, self.context).cpu().numpy()
             pred_file = save_label(pred, out_dir / 'preds' / f'{case.name}.nii.gz',
                                    data['affine'], data['header'], canonical=self.canonical)
-            pictures = write_overlays(out_dir / 'vis', case.name, image[0], pred, axis=self.axis,
+            pictures = write_overlays(self.vis_dir(out_dir), case.name, image[0], pred, axis=self.axis,
                                       num_slices=num_slices)
             results.append(dict(name=case.name, pred=pred, pred_file=pred_file, pictures=pictures))
         return results

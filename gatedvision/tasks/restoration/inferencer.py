@@ -1,49 +1,34 @@
 """Restoring a user's own pictures (``tools/infer.py``)."""
 import os.path as osp
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
-from gatedvision.registry import INFERENCERS, MODELS
+from gatedvision.engine.inferencer import CheckpointInferencer
+from gatedvision.registry import INFERENCERS
 from .dataset import list_images, read_rgb
 from .metric import to_8bit
 from .vis import save_rgb
 
 
 @INFERENCERS.register_module()
-class RestorationInferencer:
+class RestorationInferencer(CheckpointInferencer):
     """Restore image files with a trained :class:`Restorer` (tiled when large, as in testing).
-
-    Args:
-        model: the config (path or Config) that trained the checkpoint.
-        weights: the checkpoint.
-        device: ``'cpu'``, ``'cuda'``, ... (default: CUDA when available).
-    """
-
-    def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None):
-        cfg = Config.fromfile(model) if isinstance(model, str) else model
-        self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-        with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'gatedvision')):
-            self.model = MODELS.build(cfg.model)
-        if weights:
-            load_checkpoint(self.model, weights, map_location='cpu', strict=True)
-        self.model.to(self.device).eval()
-        self.channels = cfg.model.get('decode_head', {}).get('out_channels', 3)
+    Model, checkpoint and device: :class:`CheckpointInferencer`."""
 
     @torch.no_grad()
-    def __call__(self, inputs, out_dir: Optional[str] = None) -> List[np.ndarray]:
+    def __call__(self, inputs, out_dir=None) -> List[np.ndarray]:
+        """Restore ``inputs`` (an image or a folder); with ``out_dir`` the results are written to
+        ``<out_dir>/vis/<name>.png``. Returns the restored images (H, W, C uint8)."""
+        channels = self.cfg.model.get('decode_head', {}).get('out_channels', 3)
         paths: Sequence[Path] = (list_images(Path(inputs)) if osp.isdir(inputs) else [Path(inputs)])
         results = []
         for path in paths:
-            img = torch.from_numpy(read_rgb(str(path), self.channels).transpose(2, 0, 1))[None]
+            img = torch.from_numpy(read_rgb(str(path), channels).transpose(2, 0, 1))[None]
             out = self.model.predict(img.to(self.device))[0].cpu()
             if out_dir:
-                Path(out_dir, 'vis').mkdir(parents=True, exist_ok=True)
-                save_rgb(osp.join(out_dir, 'vis', f'{path.stem}.png'), out)
+                save_rgb(str(self.vis_dir(out_dir) / f'{path.stem}.png'), out)
             results.append(to_8bit(out).astype(np.uint8))
         return results
