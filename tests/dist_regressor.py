@@ -19,7 +19,6 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
-from gatedvision.engine.hooks import RandomStateHook
 from gatedvision.engine.runner import ResilientRunner
 
 
@@ -87,7 +86,7 @@ def train(work_dir: str, batch: int = 2, iters: int = 6, nan=None, fail=None, di
         train_cfg=dict(by_epoch=False, max_iters=iters),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[RandomStateHook(), Pace(sleep, die)],
+        custom_hooks=[Pace(sleep, die)],
         randomness=dict(seed=0), resume=resume, experiment_name=f'regressor-{time.time_ns()}',
         env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60)))
     runner.train()

@@ -64,6 +64,10 @@ CASES = {
     'config with an unknown key': (
         lambda tmp: load_config(TOYSEG, {'train_cgf.max_iters': 3}),
         ConfigError, r"upernet_halonet26t.*\.py': unknown key 'train_cgf'.*did you mean 'train_cfg'"),
+    'the non-finite policy as the old top-level key': (
+        lambda tmp: load_config(TOYSEG, {'nonfinite_loss': 'skip'}),
+        ConfigError, r"the key 'nonfinite_loss' is now the nonfinite_loss default hook's policy: "
+                     r"default_hooks = dict\(nonfinite_loss=dict\(policy='skip'\)\)"),
     'truncated checkpoint for the bridge': (
         lambda tmp: TimmBackbone('resnet18', checkpoint=_truncated_checkpoint(tmp)),
         ValueError, r"checkpoint '.*cut\.pth' is truncated or corrupt \(3000 bytes.*copy or download it again"),

@@ -8,7 +8,7 @@ import timm
 import torch
 
 from gatedvision.engine import AutocastOptimWrapper
-from gatedvision.engine.runner import _NonFiniteGuard
+from gatedvision.engine.optim import NonFiniteGuard
 from test_reliability import _Regressor, _runner, _weights
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -74,11 +74,10 @@ def test_the_libraries_functions_are_their_own_after_loading_and_training(tmp_pa
 
 @pytest.mark.parametrize('wrapper', [dict(), dict(type='gatedvision.AutocastOptimWrapper')])
 def test_the_guard_is_mixed_into_the_configured_wrapper(tmp_path, wrapper):
-    runner = _runner(tmp_path, _Regressor(nan_at=2), max_iters=3,
+    runner = _runner(tmp_path, _Regressor(nan_at=2), max_iters=3, hooks=dict(nonfinite_loss=dict(policy='skip')),
                      optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05), **wrapper))
-    runner.nonfinite_loss = 'skip'
     runner.train()
-    assert isinstance(runner.optim_wrapper, _NonFiniteGuard)
+    assert isinstance(runner.optim_wrapper, NonFiniteGuard)
     assert isinstance(runner.optim_wrapper, AutocastOptimWrapper) == bool(wrapper)
     assert runner.skipped_updates == 1
     one, two = _weights(tmp_path / 'iter_1.pth'), _weights(tmp_path / 'iter_2.pth')

@@ -17,7 +17,6 @@ from mmengine.model import BaseModel
 from torch.utils.data import Dataset
 
 from gatedvision.engine.checkpoint import checkpoint_problem, find_resumable_checkpoint, load_checkpoint
-from gatedvision.engine.hooks import RandomStateHook
 from gatedvision.engine.runner import ResilientRunner
 
 
@@ -54,7 +53,9 @@ class _Regressor(BaseModel):
         return dict(loss_mse=loss * float('nan') if self.calls == self.nan_at else loss)
 
 
-def _runner(work_dir, model=None, max_iters=6, dataset=None, num_workers=0, val_interval=None, **kwargs):
+def _runner(work_dir, model=None, max_iters=6, dataset=None, num_workers=0, val_interval=None, hooks=None,
+            **kwargs):
+    """``hooks``: more ``default_hooks`` entries (the runner's own hooks by name)."""
     return ResilientRunner(
         model=model or _Regressor(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=dataset or _Points(), batch_size=4, num_workers=num_workers,
@@ -64,8 +65,8 @@ def _runner(work_dir, model=None, max_iters=6, dataset=None, num_workers=0, val_
         train_cfg=dict(by_epoch=False, max_iters=max_iters, **({} if val_interval is None else
                                                               dict(val_interval=val_interval))),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
-                           logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[RandomStateHook()], randomness=dict(seed=0),
+                           logger=dict(type='LoggerHook', interval=1), **(hooks or {})),
+        randomness=dict(seed=0),
         # mmengine keeps one visualizer per experiment name (a timestamp by default): runners made
         # within the same second would share the first one's log folder
         experiment_name=f'toy-{time.time_ns()}', **kwargs)
@@ -85,14 +86,33 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_nonfinite_loss_skip_leaves_the_weights_alone(tmp_path):
-    runner = _runner(tmp_path, _Regressor(nan_at=4))
-    runner.nonfinite_loss = 'skip'
+    runner = _runner(tmp_path, _Regressor(nan_at=4), hooks=dict(nonfinite_loss=dict(policy='skip')))
     runner.train()
     assert runner.skipped_updates == 1
     before, skipped, after = (_weights(tmp_path / f'iter_{i}.pth') for i in (3, 4, 5))
     assert all(torch.equal(before[k], skipped[k]) for k in before)  # no step at the NaN
     assert not all(torch.equal(skipped[k], after[k]) for k in before)  # training went on
     assert all(torch.isfinite(v).all() for v in after.values())
+
+
+def test_the_runners_hooks_are_default_hooks_a_config_changes_by_name(tmp_path):
+    """mmengine's default hooks and the runner's own, each once; a ``default_hooks`` entry without
+    ``type`` changes one's options, ``None`` removes it; custom hooks that replace the config's list
+    (mmdet's ``custom_hooks = [EMAHook]``) keep the random states, and an old config's
+    RandomStateHook among them is not registered twice."""
+    from gatedvision.engine.hooks import NonFiniteLossHook
+    from gatedvision.engine.precheck import StartupCheckHook
+    runner = _runner(tmp_path, hooks=dict(nonfinite_loss=dict(policy='skip'), startup_check=None),
+                     custom_hooks=[dict(type='EMAHook'), dict(type='gatedvision.RandomStateHook')])
+    kinds = [type(h).__name__ for h in runner.hooks]
+    assert sorted(kinds) == sorted(['RuntimeInfoHook', 'IterTimerHook', 'DistSamplerSeedHook', 'LoggerHook',
+                                    'ParamSchedulerHook', 'CheckpointHook', 'RandomStateHook', 'InterruptHook',
+                                    'BatchFilesHook', 'NonFiniteLossHook', 'LossAverageHook', 'SyncBuffersHook',
+                                    'AuthorsCheckpointHook', 'EMAHook'])
+    assert next(h for h in runner.hooks if isinstance(h, NonFiniteLossHook)).policy == 'skip'
+    assert any(isinstance(h, StartupCheckHook) for h in _runner(tmp_path / 'plain').hooks)
+    with pytest.raises(ValueError, match="NonFiniteLossHook: policy must be 'stop' or 'skip', got 'skp'"):
+        _runner(tmp_path / 'typo', hooks=dict(nonfinite_loss=dict(policy='skp')))
 
 
 class _SendSigterm(Hook):

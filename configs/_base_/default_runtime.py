@@ -7,12 +7,14 @@ env_cfg = dict(
 vis_backends = [dict(type='LocalVisBackend')]
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
-# restores the random states on --resume so that resumed runs match uninterrupted ones
-custom_hooks = [dict(type='gatedvision.RandomStateHook')]
 load_from = None
-# atomic checkpoints, safe --resume, a checkpoint on SIGTERM / Ctrl-C, a stop at the first NaN loss
+# atomic checkpoints, safe --resume, a checkpoint on SIGTERM / Ctrl-C, a stop at the first NaN loss.
+# Its hooks join mmengine's default hooks by name (gatedvision.engine.runner.DEFAULT_HOOKS): random_state
+# (exact --resume), interrupt, batch_files, nonfinite_loss, loss_average, sync_buffers, startup_check,
+# authors_checkpoint. Change one with an entry of its name, e.g.
+# default_hooks = dict(nonfinite_loss=dict(policy='skip'))  # skip updates whose loss is NaN / Inf
+# and remove one with None.
 runner_type = 'gatedvision.ResilientRunner'
-nonfinite_loss = 'stop'  # or 'skip': skip updates whose loss is NaN / Inf
 # before the first iteration: data paths, classes against the heads, one training batch and one
 # validation sample through the model and the evaluator (tools/train.py --no-precheck: False)
 precheck = True

@@ -25,6 +25,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from gatedvision.backbones._helpers import check_checkpoint, checkpoint_problem
+from gatedvision.registry import HOOKS
 
 __all__ = ['SAFE_GLOBALS', 'load_checkpoint', 'atomic_torch_save', 'find_resumable_checkpoint', 'checkpoint_problem',
            'check_checkpoint', 'AuthorsCheckpointHook', 'authors_dense_to_ours', 'ours_to_authors_dense',
@@ -167,6 +168,7 @@ def ours_to_authors_dense(state_dict: dict, model) -> dict:
     return {('backbone.' + k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
 
 
+@HOOKS.register_module()
 class AuthorsCheckpointHook(Hook):
     """``load_from`` / ``tools/test.py`` given one of the authors' dense checkpoints: converted on
     load (:func:`authors_dense_to_ours`). What did not map is named; under strict loading (testing)

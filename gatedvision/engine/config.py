@@ -43,8 +43,11 @@ RUNNER_KEYS = (
     'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator',
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope', 'randomness',
-    'experiment_name', 'runner_type', 'custom_imports', 'nonfinite_loss', 'precheck', 'inferencer', 'tta_model',
+    'experiment_name', 'runner_type', 'custom_imports', 'precheck', 'inferencer', 'tta_model',
     'tta_pipeline', 'vis_backends', 'compile')
+# keys that became something else: what to write instead
+MOVED_KEYS = {'nonfinite_loss': "the nonfinite_loss default hook's policy: default_hooks = dict(nonfinite_loss="
+                                "dict(policy='skip'))"}
 # variables OpenMMLab configs conventionally define for their own use
 CONFIG_VARIABLES = ('train_pipeline', 'val_pipeline', 'test_pipeline', 'dataset_type', 'data_root',
                     'crop_size', 'img_scale', 'norm_cfg', 'backend_args', 'metainfo', 'num_classes')
@@ -76,6 +79,8 @@ def check_top_level_keys(cfg: Config, path: str) -> None:
     mmengine would silently ignore (``train_cgf``): name it and the key it resembles. Other
     top-level names (``crop_size``, ``train_pipeline``) are the config's own variables."""
     for key in cfg.keys():
+        if key in MOVED_KEYS:
+            raise ConfigError(f"config '{path}': the key '{key}' is now {MOVED_KEYS[key]}")
         if key in RUNNER_KEYS or key in CONFIG_VARIABLES or key.startswith('_'):
             continue
         close = difflib.get_close_matches(key, RUNNER_KEYS, n=1, cutoff=0.8)

@@ -13,12 +13,14 @@ For every other backbone ``decay_type='block_wise'`` takes the depth from the mo
 layer per group of its timm ``group_matcher`` (stem, then each block), as timm's
 ``param_groups_layer_decay`` counts them, so ``num_layers`` is not needed.
 """
+import functools
 import re
 from contextlib import contextmanager
 from typing import List, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.dist import all_reduce, is_distributed
 from mmengine.logging import MMLogger
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 
@@ -140,3 +142,43 @@ class AutocastOptimWrapper(OptimWrapper):
         device = next(model.parameters()).device.type
         with super().optim_context(model), torch.autocast(device, dtype=self.cast_dtype):
             yield
+
+
+def on_any_rank(flag: bool) -> bool:
+    """``flag`` or-ed over the processes of a distributed run (every rank must call it)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([float(flag)])
+    all_reduce(t, op='max')
+    return bool(t.item())
+
+
+class NonFiniteGuard:
+    """Mixed into the optimizer wrapper ResilientRunner builds (whatever its class: OptimWrapper,
+    AmpOptimWrapper, AutocastOptimWrapper): an update whose loss is not finite, on any rank of a
+    distributed run, back-propagates zero instead (every rank's gradient all-reduce still happens)
+    and skips the optimizer step; :class:`~gatedvision.engine.hooks.NonFiniteLossHook` then stops training or counts the
+    skip."""
+
+    nonfinite = (False, False)  # (on this rank, on any rank) for the last update
+    _skip_step = False
+
+    def update_params(self, loss, step_kwargs=None, zero_kwargs=None) -> None:
+        here = not bool(torch.isfinite(loss.detach()).all())
+        self.nonfinite = (here, on_any_rank(here))
+        if self.nonfinite[1]:
+            self._skip_step = True  # the step that ends this accumulation window
+            loss = sum(p.sum() * 0 for g in self.optimizer.param_groups for p in g['params'] if p.requires_grad)
+        super().update_params(loss, step_kwargs, zero_kwargs)
+
+    def step(self, **kwargs) -> None:
+        if self._skip_step:
+            self._skip_step = False
+            return
+        super().step(**kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def guarded(cls: type) -> type:
+    """``cls`` (an OptimWrapper class) with :class:`NonFiniteGuard` mixed in."""
+    return type(f'Guarded{cls.__name__}', (NonFiniteGuard, cls), {'__module__': __name__})

@@ -147,7 +147,7 @@ def _check_classes(runner, dataset, where: str) -> None:
 def _check_labels(runner, batch) -> None:
     """Segmentation labels the heads cannot predict (the loss would fail with CUDA's device-side
     assert, or CPU's 'Target 7 is out of bounds', at the first batch that holds one)."""
-    from gatedvision.engine.runner import batch_files
+    from gatedvision.engine.hooks import batch_files
     heads = _class_heads(_inner(runner.model))
     if not heads:
         return
@@ -221,7 +221,7 @@ def _fail(stage: str, files: str, e: Exception, pipeline_key: str):
 
 def startup_check(runner) -> List[str]:
     """Run the checks (see the module's docstring); returns what was checked, for the log."""
-    from gatedvision.engine.runner import batch_files
+    from gatedvision.engine.hooks import batch_files
     model, done = _inner(runner.model), []
     loader = runner.train_loop.dataloader
     dataset = loader.dataset

@@ -20,10 +20,14 @@
 - ``tools/test.py`` loads checkpoints strictly: a checkpoint of another architecture lists its
   missing and unexpected keys instead of evaluating a half-initialised model.
 - A non-finite loss stops training at once, naming the iteration and the loss terms
-  (``nonfinite_loss='stop'``, the default), or skips that update (``'skip'``), counting the skips;
-  under DDP a non-finite loss on any rank stops (or skips on) every rank.
+  (``default_hooks.nonfinite_loss.policy='stop'``, the default), or skips that update (``'skip'``),
+  counting the skips; under DDP a non-finite loss on any rank stops (or skips on) every rank.
+
+The hooks behind these are registered as mmengine registers its own defaults: by name, beside
+``runtime_info``, ``checkpoint`` and the rest (:data:`DEFAULT_HOOKS`). A config's ``default_hooks``
+entry of the same name changes their options (a dict without ``type`` updates ours), replaces them
+(with ``type``) or removes them (``None``).
 """
-import functools
 import os
 import os.path as osp
 import re
@@ -34,47 +38,29 @@ from typing import Optional
 
 import torch
 from mmengine.dataset import worker_init_fn as seeded_worker_init
-from mmengine.dist import (all_gather_object, all_reduce, all_reduce_params, barrier, get_rank, get_world_size,
-                           is_distributed, is_main_process)
-from mmengine.hooks import Hook, SyncBuffersHook
+from mmengine.dist import all_gather_object, all_reduce_params, get_rank, is_distributed, is_main_process
 from mmengine.model import is_model_wrapper, revert_sync_batchnorm
 from mmengine.registry import MODEL_WRAPPERS
 from mmengine.optim import OptimWrapper
-from mmengine.runner import IterBasedTrainLoop, Runner
+from mmengine.runner import Runner
 
 from gatedvision.engine.checkpoint import _atomic_file, check_checkpoint, checkpoint_problem, find_resumable_checkpoint
+from gatedvision.engine.hooks import BatchFilesHook, InterruptHook, NonFiniteLossHook, RandomStateHook
+from gatedvision.engine.optim import NonFiniteGuard, guarded
 from gatedvision.registry import OPTIM_WRAPPERS, RUNNERS
 
-def batch_files(data) -> str:
-    """The files a data batch came from (img / gt / label paths in its samples' metainfo)."""
-    samples = data.get('data_samples') if isinstance(data, dict) else None
-    paths = []
-    for sample in samples if isinstance(samples, (list, tuple)) else []:  # not a tensor of targets
-        meta = getattr(sample, 'metainfo', sample if isinstance(sample, dict) else {})
-        paths += [str(meta[k]) for k in ('img_path', 'seg_map_path', 'gt_path', 'lq_path',
-                                          'label_path') if meta.get(k)]
-    return ', '.join(paths) or 'unknown files'
-
-
-def _on_any_rank(flag: bool) -> bool:
-    """``flag`` or-ed over the processes of a distributed run (every rank must call it)."""
-    if not is_distributed():
-        return flag
-    t = torch.tensor([float(flag)])
-    all_reduce(t, op='max')
-    return bool(t.item())
-
-
-def _mean_over_ranks(log_vars: dict, flag: bool):
-    """The logged loss terms averaged over the ranks of a distributed run (the logs show the
-    whole batch, not rank 0's share), and ``flag`` or-ed over them; the loss itself is untouched."""
-    values = torch.stack([torch.as_tensor(v).detach().float().reshape(()).cpu() for v in log_vars.values()])
-    header = torch.tensor([float(len(values)), float(flag)])
-    all_reduce(header, op='sum')
-    if int(header[0]) != len(values) * get_world_size():
-        raise RuntimeError(f'rank {get_rank()} logs the loss terms {list(log_vars)}, which the other ranks do not')
-    all_reduce(values, op='mean')
-    return dict(zip(log_vars, values)), bool(header[1] > 0)
+# The runner's own hooks, registered beside mmengine's default hooks by name (gatedvision.engine.hooks)
+DEFAULT_HOOKS = dict(
+    random_state=dict(type='gatedvision.RandomStateHook'),  # exact --resume: the random states in checkpoints
+    interrupt=dict(type='gatedvision.InterruptHook'),  # SIGTERM / Ctrl-C: a resumable checkpoint, then stop
+    batch_files=dict(type='gatedvision.BatchFilesHook'),  # a failing training step names its batch's files
+    nonfinite_loss=dict(type='gatedvision.NonFiniteLossHook', policy='stop'),  # or 'skip' the update
+    loss_average=dict(type='gatedvision.LossAverageHook'),  # DDP: logged loss terms averaged over the ranks
+    sync_buffers=dict(type='SyncBuffersHook'),  # DDP: every rank validates with the same BN statistics
+    # before the first iteration: one batch through the pipeline, model and evaluator (config key precheck)
+    startup_check=dict(type='gatedvision.StartupCheckHook'),
+    authors_checkpoint=dict(type='gatedvision.AuthorsCheckpointHook'),  # the authors' dense checkpoints load
+)
 
 
 def _shielded_worker_init(worker_id: int, num_workers: int, rank: int, seed: Optional[int],
@@ -88,168 +74,32 @@ def _shielded_worker_init(worker_id: int, num_workers: int, rank: int, seed: Opt
         seeded_worker_init(worker_id, num_workers, rank, seed, disable_subprocess_warning)
 
 
-_PENDING_VAL = 'gatedvision_pending_val'  # message hub key, saved in the interrupt's checkpoint
-
-
-def _validation_due(runner) -> bool:
-    """Whether the iteration-based loop validates after the iteration that just ran (its test)."""
-    loop, n = runner.train_loop, runner.iter + 1
-    return (isinstance(loop, IterBasedTrainLoop) and runner.val_loop is not None and n >= loop.val_begin
-            and (n % loop.val_interval == 0 or n == loop.max_iters))
-
-
-class _InterruptHook(Hook):
-    """Saves a resumable checkpoint after the iteration during which SIGTERM / SIGINT arrived;
-    the run resumed from it first does the validation that iteration was due."""
-    priority = 'LOWEST'
-
-    def __init__(self):
-        self.signum = None
-
-    def before_train(self, runner) -> None:
-        if runner.message_hub.get_info(_PENDING_VAL) and runner.val_loop is not None:
-            runner.message_hub.update_info(_PENDING_VAL, False)
-            runner.logger.info(f'the interrupted run stopped before its validation at iteration '
-                               f'{runner.iter}: validating first')
-            runner.val_loop.run()
-
-    def handle(self, signum, frame):
-        if self.signum is not None:  # a second signal: stop now
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        # under DDP the signal reaches the ranks at different moments: all stop after the same iteration
-        if not _on_any_rank(self.signum is not None):
-            return
-        signum = self.signum or signal.SIGTERM
-        name = f'iter_{runner.iter + 1}.pth'
-        runner.message_hub.update_info(_PENDING_VAL, _validation_due(runner))
-        runner.save_checkpoint(runner.work_dir, name, by_epoch=False)
-        path = osp.join(runner.work_dir, name)
-        if is_main_process():
-            with open(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
-                f.write(path)
-        runner.logger.warning(
-            f'{signal.Signals(signum).name} received: stopped after iteration {runner.iter + 1} '
-            f'and saved {path}; continue with tools/train.py CONFIG --work-dir {runner.work_dir} --resume')
-        barrier()  # no rank exits (which makes torchrun stop the others) before rank 0 has saved
-        raise SystemExit(128 + signum)
-
-
-class _BatchFiles(Hook):
-    """Remembers the batch being trained on, so that an error raised by the training step names
-    its files (a hook, not a patch of ``train_step``: under DDP the wrapper's own step runs)."""
-    priority = 'VERY_HIGH'
-
-    def __init__(self):
-        self.current = None
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self.current = (runner.iter + 1, data_batch)
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.current = None
-
-    def named(self, e: Exception) -> Optional[Exception]:
-        """``e`` with the iteration and the batch's files added, or None outside a training step."""
-        if self.current is None or not isinstance(e, (IndexError, ValueError, RuntimeError, KeyError)):
-            return None
-        iteration, data = self.current
-        hint = (' Label values outside the classes the model predicts: check num_classes '
-                'and reduce_zero_label.' if 'out of bounds' in str(e) else '')
-        msg = f'{e}\n(iteration {iteration}, batch of {batch_files(data)}){hint}'
-        try:
-            return type(e)(msg)
-        except Exception:  # exception types with other constructors
-            return RuntimeError(msg)
-
-
-class _NonFiniteGuard:
-    """Mixed into the optimizer wrapper ResilientRunner builds (whatever its class: OptimWrapper,
-    AmpOptimWrapper, AutocastOptimWrapper): an update whose loss is not finite, on any rank of a
-    distributed run, back-propagates zero instead (every rank's gradient all-reduce still happens)
-    and skips the optimizer step; :class:`_NonFiniteHook` then stops training or counts the skip."""
-
-    nonfinite = (False, False)  # (on this rank, on any rank) for the last update
-    _skip_step = False
-
-    def update_params(self, loss, step_kwargs=None, zero_kwargs=None) -> None:
-        here = not bool(torch.isfinite(loss.detach()).all())
-        self.nonfinite = (here, _on_any_rank(here))
-        if self.nonfinite[1]:
-            self._skip_step = True  # the step that ends this accumulation window
-            loss = sum(p.sum() * 0 for g in self.optimizer.param_groups for p in g['params'] if p.requires_grad)
-        super().update_params(loss, step_kwargs, zero_kwargs)
-
-    def step(self, **kwargs) -> None:
-        if self._skip_step:
-            self._skip_step = False
-            return
-        super().step(**kwargs)
-
-
-@functools.lru_cache(maxsize=None)
-def _guarded(cls: type) -> type:
-    return type(f'Guarded{cls.__name__}', (_NonFiniteGuard, cls), {'__module__': __name__})
-
-
-class _NonFiniteHook(Hook):
-    """After each iteration: the logged loss terms averaged over the ranks of a distributed run (the
-    logs show the whole batch, not rank 0's share); a non-finite loss on any rank stops training
-    (``nonfinite_loss='stop'``), naming the iteration and the terms, or is counted as a skipped
-    update (``'skip'``). The guard in the optimizer wrapper has already kept the weights intact."""
-    priority = 'HIGHEST'  # before the runtime info and logger hooks read the terms, and any saving
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        log_vars = outputs if isinstance(outputs, dict) else {}
-        bad = {k: float(v.detach()) for k, v in log_vars.items()
-               if 'loss' in k and k != 'loss' and torch.is_tensor(v) and not torch.isfinite(v).all()}
-        guard = runner.optim_wrapper if isinstance(runner.optim_wrapper, _NonFiniteGuard) else None
-        total = log_vars.get('loss')
-        here = guard.nonfinite[0] if guard else bool(bad) or (torch.is_tensor(total) and not torch.isfinite(total).all())
-        if is_distributed() and log_vars:
-            averaged, anywhere = _mean_over_ranks(log_vars, here)
-            log_vars.update(averaged)
-        else:
-            anywhere = here
-        if not anywhere:
-            return
-        terms = (', '.join(f'{k}={v}' for k, v in bad.items()) or f'loss={float(total.detach())}') if here else None
-        if is_distributed():
-            terms = '; '.join(f'rank {r}: {t}' for r, t in enumerate(all_gather_object(terms)) if t)
-        if runner.nonfinite_loss == 'stop' or guard is None:  # a wrapper built elsewhere cannot skip
-            raise FloatingPointError(
-                f'non-finite loss at iteration {runner.iter + 1}: {terms}. Training stopped; the '
-                f'checkpoints in {runner.work_dir} are intact (lower the learning rate, or set '
-                f"nonfinite_loss='skip' to skip such updates)")
-        runner.skipped_updates += 1
-        runner.logger.warning(f'iteration {runner.iter + 1}: non-finite loss ({terms}); update '
-                              f'skipped ({runner.skipped_updates} so far)')
-        log_vars.update({k: torch.zeros_like(v) for k, v in log_vars.items()
-                         if torch.is_tensor(v) and not torch.isfinite(v).all()})
-
-
 @RUNNERS.register_module()
 class ResilientRunner(Runner):
     """mmengine's Runner + atomic checkpoints, safe auto-resume, saving on SIGTERM / Ctrl-C and
-    a non-finite loss guard. Config key ``nonfinite_loss``: ``'stop'`` (default) or ``'skip'``."""
+    a non-finite loss guard (the module's docstring; its hooks: :data:`DEFAULT_HOOKS`)."""
 
-    nonfinite_loss = 'stop'
     strict_load = False
 
-    @classmethod
-    def from_cfg(cls, cfg) -> 'ResilientRunner':
-        runner = super().from_cfg(cfg)
-        runner.nonfinite_loss = cfg.get('nonfinite_loss', 'stop')
-        if runner.nonfinite_loss not in ('stop', 'skip'):
-            raise ValueError(f"config key nonfinite_loss must be 'stop' or 'skip', got {runner.nonfinite_loss!r}")
-        return runner
+    @property
+    def skipped_updates(self) -> int:
+        """Updates skipped for a non-finite loss in this training (``nonfinite_loss`` policy 'skip')."""
+        return next((h.skipped for h in self.hooks if isinstance(h, NonFiniteLossHook)), 0)
 
     def register_hooks(self, default_hooks=None, custom_hooks=None) -> None:
-        super().register_hooks(default_hooks, custom_hooks)
-        from gatedvision.engine.checkpoint import AuthorsCheckpointHook
-        self.register_hook(AuthorsCheckpointHook())  # the authors' dense checkpoints load as they are
+        given = dict(default_hooks or {})
+        hooks = {}
+        for name, cfg in DEFAULT_HOOKS.items():
+            mine = given.pop(name, cfg)
+            if mine is None or (name == 'startup_check' and not self.cfg.get('precheck', True)):
+                continue
+            hooks[name] = dict(cfg, **mine) if isinstance(mine, dict) and 'type' not in mine else mine
+        # a RandomStateHook among the custom hooks (configs written before it was a default hook) is
+        # the default one: not registered twice
+        custom = [h for h in custom_hooks or [] if not _is(h, RandomStateHook)]
+        if len(custom) < len(custom_hooks or []) and 'random_state' in hooks:
+            hooks['random_state'] = next(h for h in custom_hooks if _is(h, RandomStateHook))
+        super().register_hooks({**given, **hooks}, custom)
 
     def build_visualizer(self, visualizer=None):
         # mmdet's and mmseg's configs name theirs 'visualizer', and mmengine hands back the first
@@ -297,7 +147,6 @@ class ResilientRunner(Runner):
         # called by every rank; rank 0 writes. Each rank's random states go into the checkpoint
         # (RandomStateHook restores each rank's own on --resume)
         if is_distributed():
-            from gatedvision.engine.hooks import RandomStateHook
             # BatchNorm running statistics differ per rank (no SyncBN on the CPU; broadcast_buffers
             # is off): the checkpoint, and the validation after it, get their mean over the ranks
             all_reduce_params(self.model.buffers(), op='mean')
@@ -390,37 +239,39 @@ class ResilientRunner(Runner):
         super().load_or_resume()
 
     def build_optim_wrapper(self, optim_wrapper):
-        # the configured wrapper class, with the non-finite loss guard (_NonFiniteGuard) mixed in
+        # the configured wrapper class, with the non-finite loss guard (NonFiniteGuard) mixed in
         if isinstance(optim_wrapper, dict) and isinstance(optim_wrapper.get('optimizer'), dict):
             kind = optim_wrapper.get('type', 'OptimWrapper')
             cls = OPTIM_WRAPPERS.get(kind) if isinstance(kind, str) else kind
-            if isinstance(cls, type) and issubclass(cls, OptimWrapper) and not issubclass(cls, _NonFiniteGuard):
-                optim_wrapper = dict(optim_wrapper, type=_guarded(cls))
+            if isinstance(cls, type) and issubclass(cls, OptimWrapper) and not issubclass(cls, NonFiniteGuard):
+                optim_wrapper = dict(optim_wrapper, type=guarded(cls))
         return super().build_optim_wrapper(optim_wrapper)
 
     def train(self):
-        self.skipped_updates = 0
-        if self.cfg.get('precheck', True):  # data mistakes fail now, named (engine.precheck)
-            from gatedvision.engine.precheck import StartupCheckHook, check_data_paths
+        if self.cfg.get('precheck', True):  # missing data folders fail now, named (engine.precheck)
+            from gatedvision.engine.precheck import check_data_paths
             check_data_paths(self.cfg)
-            if not any(isinstance(h, StartupCheckHook) for h in self.hooks):
-                self.register_hook(StartupCheckHook())
-        hook, batch = _InterruptHook(), _BatchFiles()
-        self.register_hook(hook)
-        self.register_hook(batch)
-        self.register_hook(_NonFiniteHook())
-        if self.distributed and not any(isinstance(h, SyncBuffersHook) for h in self.hooks):
-            self.register_hook(SyncBuffersHook())  # every rank validates with the same BN statistics
+        interrupt = next((h for h in self.hooks if isinstance(h, InterruptHook)), None)
+        batch = next((h for h in self.hooks if isinstance(h, BatchFilesHook)), None)
         previous = {}
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            previous = {s: signal.signal(s, hook.handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        # signals reach the main thread only
+        if interrupt is not None and threading.current_thread() is threading.main_thread():
+            previous = {s: signal.signal(s, interrupt.handle) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return super().train()
         except Exception as e:
-            named = batch.named(e)
+            named = batch.named(e) if batch is not None else None
             if named is None:
                 raise
             raise named from e
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+
+
+def _is(hook, cls: type) -> bool:
+    """Whether a hook (or its config) is of ``cls``."""
+    if isinstance(hook, dict):
+        kind = hook.get('type')
+        return kind is cls or (isinstance(kind, str) and kind.split('.')[-1] == cls.__name__)
+    return isinstance(hook, cls)
