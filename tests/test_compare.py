@@ -40,7 +40,8 @@ def test_two_seeds_with_a_failure_an_interruption_and_resume(tmp_path):
     assert 'SIGTERM received' in (cells / 'halonet26t_seg' / 'seed1' / 'log.txt').read_text()
     finished = first.read_text(), first.stat().st_mtime_ns, (first.parent / 'log.txt').read_text()
 
-    res = subprocess.run([*TOOL, *args, '--resume'], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    # resumed two at a time: seed 0's det run (its seg run finished) beside seed 1's seg run
+    res = subprocess.run([*TOOL, *args, '--resume', '--jobs', '2'], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 2, res.stdout[-3000:] + res.stderr[-3000:]  # the two det runs
     # finished runs are not run again; the interrupted one resumed from its checkpoint
     assert (first.read_text(), first.stat().st_mtime_ns, (first.parent / 'log.txt').read_text()) == finished
@@ -60,6 +61,7 @@ def test_two_seeds_with_a_failure_an_interruption_and_resume(tmp_path):
         assert str(cells / 'halonet26t_det' / f'seed{seed}' / 'backbone_init.pth') in det_cfg
     det = [r for r in results['runs'] if r['task'] == 'det']
     assert [r['status'] for r in det] == ['failed', 'failed']
+    assert det[0]['started'] < seg[1]['started'] + seg[1]['seconds'] < det[1]['started']
     assert "train_cfg.max_iters: EpochBasedTrainLoop has no argument 'max_iters'" in det[0]['error']
     assert 'FAILED halonet26t det seed 0' in res.stderr
     cell = next(c for c in results['cells'] if c['task'] == 'seg')

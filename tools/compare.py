@@ -1,7 +1,7 @@
 """The leaderboard: train and evaluate every backbone family on every task under one recipe per task.
 
     python tools/compare.py [--families hornet biformer ...] [--tasks det seg restore medseg]
-                            [--preset toy|small|full] [--seeds N] [--work-dir D] [--resume] [--docs]
+                            [--preset toy|small|full] [--seeds N] [--jobs N] [--work-dir D] [--resume] [--docs]
                             [--from-scratch] [--cfg-options key=value ...] [--dry-run] [--gpus N]
 
 Every (backbone, task) cell trains the task's shared recipe (same head, schedule, input size,
@@ -11,7 +11,9 @@ Each cell trains ``--seeds N`` times (``randomness.seed`` 0 .. N-1; 3 by default
 preset), each run in its own process of ``tools/train.py`` under
 ``WORK_DIR/cells/<backbone>_<task>/seed<S>/`` (config, log, checkpoints, ``result.json``), so a
 failing run is recorded with its error and the others go on, and ``--resume`` skips finished runs and
-resumes the interrupted one from its last checkpoint. The exit status is the number of failed runs.
+resumes the interrupted one from its last checkpoint. ``--jobs N`` trains N runs at once (other seeds
+of the row while one trains), each with cores/N intra-op threads. The exit status is the number of
+failed runs.
 
 Each cell is reported as the mean and standard deviation over its seeds; per task, the backbones not
 significantly different from the best (Welch's t-test against the best, Holm-corrected) are marked,
@@ -118,6 +120,8 @@ def parse_args(argv=None):
                    help='passed to every cell (e.g. train_cfg.max_iters=2 for a smoke run)')
     p.add_argument('--gpus', type=int, default=1, help='--preset small/full: GPUs per run (dist_train.sh)')
     p.add_argument('--dry-run', action='store_true', help='print each cell\'s command and stop')
+    p.add_argument('--jobs', type=_positive, default=1,
+                   help='--preset toy: runs that train at once, each with cores/N threads (default 1)')
     p.add_argument('--no-cost', action='store_true', help='skip the params / GMACs / throughput columns')
     p.add_argument('--from-scratch', action='store_true',
                    help=f'--preset toy: train every cell from scratch instead of from the row\'s '
@@ -130,7 +134,7 @@ def parse_args(argv=None):
 
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f'expected a whole number of seeds >= 1, got {text!r}')
+        raise argparse.ArgumentTypeError(f'expected a whole number >= 1, got {text!r}')
     return int(text)
 
 
@@ -276,37 +280,43 @@ def task_options(options: list, task: str) -> list:
 
 
 class _Forward:
-    """SIGTERM / Ctrl-C while a cell trains: pass it to the training (which saves a checkpoint
-    and stops), then stop without recording the cell; ``--resume`` continues from that checkpoint.
-    The handler only signals: waiting here would contend with the main thread's ``wait``."""
+    """SIGTERM / Ctrl-C while runs train: pass it to each training (which saves a checkpoint and
+    stops), then stop without recording those runs; ``--resume`` continues from their checkpoints.
+    The handler only signals: waiting here would contend with the main thread's polling."""
 
     def __init__(self):
-        self.child, self.signum = None, None
+        self.children, self.signum = set(), None
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.handle)
 
     def handle(self, signum, frame):
-        running = self.child is not None and self.child.poll() is None
+        running = [c for c in self.children if c.poll() is None]
         if not running:
             raise SystemExit(128 + signum)
-        if self.signum is not None:  # a second signal: stop the training at once
-            self.child.kill()
-        else:
-            self.child.send_signal(signal.SIGTERM)
+        for child in running:
+            if self.signum is not None:  # a second signal: stop the trainings at once
+                child.kill()
+            else:
+                child.send_signal(signal.SIGTERM)
         self.signum = signum
-
-    def stop_if_signalled(self) -> None:
-        if self.signum is not None:
-            raise SystemExit(128 + self.signum)
 
 
 def run_dir(work_dir: Path, tag: str, task: str, seed: int) -> Path:
     return work_dir / 'cells' / f'{tag}_{task}' / f'seed{seed}'
 
 
-def run_cell(tag: str, task: str, seed: int, args, forward: _Forward, pretrain: Optional[dict] = None) -> dict:
-    """Train (or, with ``--resume``, finish) one seed of one cell; ``pretrain``: the result of the
-    run whose backbone this one starts from."""
+class _Run:
+    """One training process: its run's key, folder, start time and ``Popen``."""
+
+    def __init__(self, key: tuple, seed_dir: Path, proc: subprocess.Popen):
+        self.key, self.seed_dir, self.proc, self.start = key, seed_dir, proc, time.time()
+
+
+def start_run(tag: str, task: str, seed: int, args, pretrain: Optional[dict] = None):
+    """Start one seed of one cell (with ``--resume``, finish it): a ``_Run``, or the run's record
+    when there is nothing to train (finished before, or its backbone's source run failed).
+    ``pretrain``: the record of the run whose backbone this one starts from. With ``--jobs N`` a
+    run gets cores/N intra-op threads unless OMP_NUM_THREADS is set."""
     seed_dir = run_dir(args.work_dir, tag, task, seed)
     result_file = seed_dir / 'result.json'
     if args.resume and result_file.is_file():
@@ -326,18 +336,66 @@ def run_cell(tag: str, task: str, seed: int, args, forward: _Forward, pretrain: 
     if args.resume and any(seed_dir.glob('*.pth')):
         cmd.append('--resume')  # the interrupted run: from its newest complete checkpoint
     cmd += ['--cfg-options', f'randomness.seed={seed}', *task_options(args.cfg_options, task)]
-    start = time.time()
+    env = dict(os.environ)
+    if args.jobs > 1 and 'OMP_NUM_THREADS' not in env:
+        env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // args.jobs))
     with open(seed_dir / 'log.txt', 'a') as log:
-        log.write(f'$ {shlex.join(cmd)}\n')
+        threads = f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} " if 'OMP_NUM_THREADS' in env else ''
+        log.write(f'$ {threads}{shlex.join(cmd)}\n')
         log.flush()
-        forward.child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        code = forward.child.wait()
-        forward.child = None
-    forward.stop_if_signalled()
-    error = error_message((seed_dir / 'log.txt').read_text()) if code else None
-    result = cell_result(tag, task, seed, seed_dir, time.time() - start, error)
-    result_file.write_text(json.dumps(result, indent=1))
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    return _Run((tag, task, seed), seed_dir, proc)
+
+
+def finish_run(run: _Run) -> dict:
+    """The record of a training process that has exited, written to its ``result.json``."""
+    tag, task, seed = run.key
+    code = run.proc.returncode
+    error = error_message((run.seed_dir / 'log.txt').read_text()) if code else None
+    result = dict(cell_result(tag, task, seed, run.seed_dir, time.time() - run.start, error),
+                  started=round(run.start, 1))  # Unix time: which runs shared the machine
+    (run.seed_dir / 'result.json').write_text(json.dumps(result, indent=1))
     return result
+
+
+def train_runs(runs: list, args, pretrained: bool, on_result) -> dict:
+    """Train ``runs`` ((tag, seed, task), in order), ``args.jobs`` at a time: the first run whose
+    backbone source has finished starts when a slot frees, so a row's seeds train side by side.
+    ``on_result(results)`` after each finished run; returns ``{(tag, task, seed): record}``."""
+    results, pending, running, forward = {}, list(runs), [], _Forward()
+
+    def source(tag, seed, task):
+        if not pretrained or task == PRETRAIN_TASK:
+            return None, True
+        r = results.get((tag, PRETRAIN_TASK, seed))
+        return r, r is not None
+
+    while pending or running:
+        while forward.signum is None and len(running) < args.jobs:
+            ready = next((r for r in pending if source(*r)[1]), None)
+            if ready is None:
+                break
+            pending.remove(ready)
+            tag, seed, task = ready
+            started = start_run(tag, task, seed, args, source(*ready)[0])
+            if isinstance(started, _Run):
+                running.append(started)
+                forward.children.add(started.proc)
+            else:
+                results[(tag, task, seed)] = started
+                on_result(results)
+        if not running:
+            break
+        time.sleep(0.2)
+        for run in [r for r in running if r.proc.poll() is not None]:
+            running.remove(run)
+            forward.children.discard(run.proc)
+            if forward.signum is None:
+                results[run.key] = finish_run(run)
+                on_result(results)
+    if forward.signum is not None:  # the interrupted runs are not recorded: --resume finishes them
+        raise SystemExit(128 + forward.signum)
+    return results
 
 
 def untrained(tag: str, task: str, seed: int, status: str, error: Optional[str] = None) -> dict:
@@ -635,17 +693,17 @@ def main(argv=None) -> int:
         return 0
     from tqdm import tqdm
     start = time.time()
-    # a row's seeds one after the other, each seed's pre-training run first
+    # a row's seeds in order, each seed's pre-training run first
     runs = [(tag, seed, task) for tag in tags for seed in range(args.seeds) for task in order]
-    results, forward = [], _Forward()
-    bar = tqdm(runs, desc='leaderboard', unit='run', file=sys.stderr, dynamic_ncols=True)
-    for tag, seed, task in bar:
-        bar.set_postfix_str(f'{tag} {task} seed {seed}')
-        source = None
-        if pretrained and task != PRETRAIN_TASK:
-            source = next(r for r in results if (r['backbone'], r['task'], r['seed']) == (tag, PRETRAIN_TASK, seed))
-        results.append(run_cell(tag, task, seed, args, forward, source))
-        write_outputs(results, tags, args, {}, time.time() - start)
+    bar = tqdm(total=len(runs), desc='leaderboard', unit='run', file=sys.stderr, dynamic_ncols=True)
+
+    def finished(by_key):
+        bar.update(len(by_key) - bar.n)
+        write_outputs([by_key[(t, k, s)] for t, s, k in runs if (t, k, s) in by_key], tags, args, {},
+                      time.time() - start)
+
+    by_key = train_runs(runs, args, pretrained, finished)
+    results = [by_key[(t, k, s)] for t, s, k in runs]
     bar.close()
     costs = {} if args.no_cost else cost_columns(tags, args.work_dir / 'cost')
     path = write_outputs(results, tags, args, costs, time.time() - start)
