@@ -29,6 +29,7 @@ def _run(full: Path, toy: Path, tmp_path, overrides: dict):
     for key, value in overrides.items():
         cfg.merge_from_dict({key: value})
     cfg.work_dir = str(tmp_path)
+    cfg.precheck = False  # its batch and validation sample are what this test runs (tested: test_your_data)
     # the configs' runner, as tools/train.py builds it; its visualizer is this run's own, not the one
     # of an earlier test in the process (whose folder is removed when it passes)
     runner = RUNNERS.build(cfg)
