@@ -111,6 +111,7 @@ class BenchSpec:
     timeout: float = 3600.0
     mem_limit_gb: float | None = None
     compile: str | None = None  # a torch.compile backend: eager vs compiled, side by side
+    onnx: bool = False  # PyTorch eager vs ONNX Runtime (CPU) inference, side by side
     modes: tuple[str, ...] = ('infer_b1', 'infer_bn', 'train_bn')  # latency, throughput, training
 
 
@@ -355,6 +356,12 @@ def measure_model(name: str, res: int, spec: BenchSpec, emit: Callable[[dict], N
                 except Exception as e:  # noqa: BLE001  (a model the backend cannot compile: the row says so)
                     notes.append(f'compile: {describe_error(e)}')
                 torch._dynamo.reset()  # the next backend's kernels are traced afresh
+            if spec.onnx:
+                model.load_state_dict(weights)
+                try:
+                    row.update(compare_onnx(model, res, spec))
+                except Exception as e:  # noqa: BLE001  (a model that does not export: the row says so)
+                    notes.append(f'onnx: {describe_error(e)}')
         model.load_state_dict(weights)  # the training steps moved them; every backend starts equal
         emit(dict(row, note='; '.join(notes)))
 
@@ -427,6 +434,44 @@ def compare_compiled(model, res: int, spec: BenchSpec, amp) -> dict:
     return out
 
 
+def compare_onnx(model, res: int, spec: BenchSpec) -> dict:
+    """PyTorch eager inference against ONNX Runtime's (CPU, ``spec.threads`` intra-op threads) on
+    the model exported by torch's dynamo exporter at batch N: the export's seconds, then ``warmup``
+    + ``repeats`` calls of each, alternating; ``ort_speedup`` is the medians' ratio, ``ort_max_diff``
+    the largest absolute difference of ONNX Runtime's output from PyTorch's."""
+    import tempfile
+
+    import onnxruntime as ort
+    model.eval()
+    x = _batch(spec.batch_size, res, 'cpu', False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / 'model.onnx')
+        t = time.perf_counter()
+        torch.onnx.export(model.cpu(), (x,), path, dynamo=True, external_data=True)
+        export_s = time.perf_counter() - t
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = spec.threads, 1
+        session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+        name, feed = session.get_inputs()[0].name, x.numpy()
+
+        def eager():
+            with torch.inference_mode():
+                return model(x)
+        steps = [eager, lambda: session.run(None, {name: feed})[0]]
+        diff = float(abs(steps[1]() - steps[0]().numpy()).max())
+        times: list[list[float]] = [[], []]
+        for i in range(spec.warmup + spec.repeats):
+            for which in (0, 1):
+                t = time.perf_counter()
+                steps[which]()
+                if i >= spec.warmup:
+                    times[which].append(time.perf_counter() - t)
+    model.to(spec.device)
+    eager_s, ort_s = (statistics.median(ts) for ts in times)
+    return {'onnx_export_s': export_s, 'infer_bn_ort_img_s': spec.batch_size / ort_s,
+            'ort_speedup': eager_s / ort_s, 'ort_max_diff': diff, 'infer_bn_eager_img_s': spec.batch_size / eager_s}
+
+
 # ---- the driver: one subprocess per (model, resolution), outputs rewritten after each ----
 
 COLUMNS = ['model', 'backend', 'resolution', 'device', 'threads', 'dtype', 'channels_last',
@@ -438,6 +483,7 @@ COLUMNS = ['model', 'backend', 'resolution', 'device', 'threads', 'dtype', 'chan
            'train_bn_gmac_s', 'train_bn_of_peak',
            'compiled_max_diff', 'infer_bn_compile_s', 'infer_bn_compiled_img_s', 'infer_bn_speedup',
            'train_bn_compile_s', 'train_bn_compiled_img_s', 'train_bn_speedup',
+           'onnx_export_s', 'infer_bn_eager_img_s', 'infer_bn_ort_img_s', 'ort_speedup', 'ort_max_diff',
            'note']
 
 
@@ -508,6 +554,21 @@ def markdown_table(rows: list[dict], batch_size: int) -> str:
         lines.append('| ' + ' | '.join(str(c).replace('|', '\\|') for c in cells) + ' |')
     if any(r.get('infer_bn_speedup') for r in rows):
         lines += ['', compiled_table(rows, batch_size)]
+    if any(r.get('ort_speedup') for r in rows):
+        lines += ['', onnx_table(rows, batch_size)]
+    return '\n'.join(lines)
+
+
+def onnx_table(rows: list[dict], batch_size: int) -> str:
+    """PyTorch eager against ONNX Runtime (``--onnx``): the same process, alternating calls, batch N."""
+    n = batch_size
+    lines = [f'| model | res | export (s) | infer b{n} PyTorch → ONNX Runtime (img/s) | × | max abs diff |',
+             '|---|---|---|---|---|---|']
+    for r in rows:
+        if r.get('ort_speedup'):
+            lines.append(f"| {r['model']} | {r['resolution']}² | {r['onnx_export_s']:.0f} | "
+                         f"{r['infer_bn_eager_img_s']:.1f} → {r['infer_bn_ort_img_s']:.1f} | "
+                         f"{r['ort_speedup']:.2f} | {r['ort_max_diff']:.1e} |")
     return '\n'.join(lines)
 
 

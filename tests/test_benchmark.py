@@ -99,3 +99,21 @@ def test_compiled_against_eager_side_by_side():
     table = markdown_table([row], 2)
     assert '| compile infer / train (s) |' in table
     assert f"| toy | - | 16² | {out['infer_bn_compile_s']:.0f} / {out['train_bn_compile_s']:.0f} |" in table
+
+
+def test_onnx_runtime_against_pytorch_side_by_side():
+    """--onnx: the export's seconds, then alternating PyTorch / ONNX Runtime calls; the speed-up is
+    the ratio of the medians, and ONNX Runtime's output is PyTorch's; the model is left in eval mode
+    with its weights."""
+    from gatedvision.benchmark import compare_onnx, markdown_table
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = compare_onnx(model, 16, BenchSpec(batch_size=2, warmup=1, repeats=3))
+    assert out['ort_max_diff'] < 1e-5
+    assert out['onnx_export_s'] > 0 and out['infer_bn_ort_img_s'] > 0 and out['ort_speedup'] > 0
+    assert out['infer_bn_ort_img_s'] / out['infer_bn_eager_img_s'] == pytest.approx(out['ort_speedup'])
+    assert not model.training and all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    table = markdown_table([dict(model='toy', backend='-', resolution=16, **out)], 2)
+    assert f"| toy | 16² | {out['onnx_export_s']:.0f} | {out['infer_bn_eager_img_s']:.1f} → " in table

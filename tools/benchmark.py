@@ -7,6 +7,7 @@ run (Ctrl-C) keeps what it measured.
     python tools/benchmark.py 'vig_*tiny' overlock_xt --backends all        # kernel paths compared
     python tools/benchmark.py 'hornet_tiny_*' --device cuda --amp --channels-last
     python tools/benchmark.py vig_tiny biformer_tiny --compile                   # eager vs torch.compile
+    python tools/benchmark.py vig_tiny biformer_tiny --onnx                      # PyTorch vs ONNX Runtime
 
 What each number means (GMACs = FlopCounterMode FLOPs / 2; peak memory = RSS high-water mark on
 CPU, max_memory_allocated on CUDA; each model and resolution in a fresh process): see
@@ -46,6 +47,9 @@ def main():
                         'or names; each model runs its backends in one process')
     add_compile_argument(p, 'each model too, timed against eager at batch N in alternating calls (compile '
                             'seconds, speed-ups, output difference),')
+    p.add_argument('--onnx', action='store_true',
+                   help='each model exported to ONNX too, its ONNX Runtime (CPU) inference timed against PyTorch '
+                        "eager at batch N in alternating calls (the 'deploy' extra)")
     p.add_argument('--out-dir', type=Path, default=Path('work_dirs/benchmark'))
     p.add_argument('--timeout', type=float, default=3600,
                    help='seconds per model and resolution before its row says "timed out"')
@@ -61,7 +65,8 @@ def main():
     spec = BenchSpec(device=args.device, threads=args.threads, batch_size=args.batch_size,
                      repeats=args.repeats, warmup=args.warmup, amp=args.amp,
                      channels_last=args.channels_last, backends=tuple(args.backends),
-                     timeout=args.timeout, mem_limit_gb=args.mem_limit_gb, compile=args.compile)
+                     timeout=args.timeout, mem_limit_gb=args.mem_limit_gb, compile=args.compile,
+                     onnx=args.onnx)
     command = 'python tools/benchmark.py ' + ' '.join(map(shlex.quote, sys.argv[1:]))
     rows = run(models, args.resolutions, spec, args.out_dir, command)
     print('\n' + markdown_table(rows, args.batch_size))
