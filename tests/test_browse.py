@@ -42,3 +42,6 @@ def test_browse_draws_every_task(task, tmp_path, capsys):
         assert _colourful(cv2.imread(str(pictures[0]))) > 0.01  # boxes, masks, class colours
     else:
         assert max(_colourful(cv2.imread(str(p))) for p in pictures) > 0.001  # label colours on grey MRI
+    if task == 'medseg':  # a training slice is named after its case and slice
+        import re
+        assert all(re.fullmatch(r'\d{4}_\w+_z\d{3}\.png', p.name) for p in pictures), pictures

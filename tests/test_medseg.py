@@ -223,17 +223,31 @@ def test_dataset_json_disagreeing_with_files(small_toy, tmp_path):
 
 
 def test_slice_sampling_oversamples_foreground_and_is_seeded(small_toy):
-    ds = NnUNetSliceDataset(data_root=str(small_toy), patch_size=(48, 40), fg_prob=1.0,
-                            samples_per_case=4, context=1)
+    pipeline = [dict(type='gatedvision.SampleSlice', fg_prob=1.0),
+                dict(type='gatedvision.RandomCropSlice', patch_size=(48, 40)),
+                dict(type='gatedvision.RandomFlipSlice'), dict(type='gatedvision.RandomIntensity'),
+                dict(type='gatedvision.PackMedSegSlice')]
+    ds = NnUNetSliceDataset(data_root=str(small_toy), samples_per_case=4, context=1, pipeline=pipeline)
     assert len(ds) == 8
     np.random.seed(3)
     first = [ds[i] for i in range(8)]
-    for item in first:
-        assert item['inputs'].shape == (3, 48, 40) and item['data_samples'].shape == (48, 40)
-        assert (item['data_samples'] > 0).any()  # every crop holds the chosen lesion voxel
+    for i, item in enumerate(first):
+        sample = item['data_samples']
+        assert item['inputs'].shape == (3, 48, 40) and sample.gt.shape == (48, 40)
+        assert (sample.gt > 0).any()  # every crop holds the chosen lesion voxel
+        # each sample names its case's files and slice (what an error on its batch reports)
+        case = ds.cases[i % 2]
+        assert sample.name == case.name and sample.label_path == str(case.label)
+        assert sample.img_path == str(case.images[0]) and 0 <= sample.slice_index < ds.volumes[i % 2]['label'].shape[2]
     np.random.seed(3)
     for a, i in zip(first, range(8)):
         torch.testing.assert_close(ds[i]['inputs'], a['inputs'])
+    # a training batch as the loader collates it: an error on it names its files
+    from mmengine.dataset import default_collate
+
+    from gatedvision.engine.hooks import batch_files
+    named = batch_files(default_collate(first[:2]))
+    assert str(ds.cases[0].images[0]) in named and str(ds.cases[1].label) in named
 
 
 # ---------------------------------------------------------------- tools, end to end

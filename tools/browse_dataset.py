@@ -74,9 +74,9 @@ def draw(item: dict, i: int, out_dir: Path, visualizer=None):
         return [path]
     from gatedvision.tasks.medseg.vis import overlay_panel, write_overlays
     image = inputs.numpy()
-    if inputs.ndim == 3:  # a training patch (channels, H, W) and its label map
-        panel = overlay_panel(image[image.shape[0] // 2], np.asarray(sample))
-        path = out_dir / f'{i:04d}_patch.png'
+    if inputs.ndim == 3:  # a training slice (channels, H, W) and its label map, named after its case and slice
+        panel = overlay_panel(image[image.shape[0] // 2], np.asarray(sample.gt))
+        path = out_dir / f"{i:04d}_{sample.name}_{'xyz'[sample.axis]}{sample.slice_index:03d}.png"
         cv2.imwrite(str(path), panel[..., ::-1])
         return [path]
     return write_overlays(out_dir, _name(sample, i), image[0], sample.gt,  # a whole volume

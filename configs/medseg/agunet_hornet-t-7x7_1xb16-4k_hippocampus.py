@@ -9,8 +9,14 @@ _base_ = [
 ]
 data_root = 'data/Task04_Hippocampus'
 model = dict(backbone=dict(model_name='hornet_tiny_7x7', in_channels=1), num_classes=3)
-train_dataloader = dict(
-    batch_size=16, dataset=dict(data_root=data_root, patch_size=(64, 64), cache='memory'))
+train_pipeline = [
+    dict(type='gatedvision.SampleSlice', fg_prob=0.33),
+    dict(type='gatedvision.RandomCropSlice', patch_size=(64, 64)),
+    dict(type='gatedvision.RandomFlipSlice', prob=0.5),
+    dict(type='gatedvision.RandomIntensity', scale=0.1, shift=0.1),
+    dict(type='gatedvision.PackMedSegSlice'),
+]
+train_dataloader = dict(batch_size=16, dataset=dict(data_root=data_root, cache='memory', pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 param_scheduler = [

@@ -4,12 +4,21 @@
 data_root = 'data/nnUNet_raw/Dataset001_BrainTumour'
 dataset_type = 'gatedvision.NnUNetSliceDataset'
 slices = dict(axis=2, context=0, normalize='zscore')  # shared by training and inference
+# a training sample: a slice (a third of them through a random foreground voxel: nnU-Net's
+# oversampling), a crop holding that voxel, flips, an intensity jitter (gatedvision/tasks/medseg/transforms.py)
+train_pipeline = [
+    dict(type='gatedvision.SampleSlice', fg_prob=0.33),
+    dict(type='gatedvision.RandomCropSlice', patch_size=(192, 192)),
+    dict(type='gatedvision.RandomFlipSlice', prob=0.5),
+    dict(type='gatedvision.RandomIntensity', scale=0.1, shift=0.1),
+    dict(type='gatedvision.PackMedSegSlice'),
+]
 train_dataloader = dict(
     batch_size=8, num_workers=4, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', fold=0, **slices,
-                 patch_size=(192, 192), fg_prob=0.33, cache='npy'))
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', fold=0, **slices, cache='npy',
+                 pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),

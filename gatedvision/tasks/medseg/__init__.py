@@ -8,7 +8,10 @@ from .inferencer import MedSegInferencer
 from .metric import MedSegMetric, volume_scores
 from .model import MedSegDataPreProcessor, MedSegmentor, deep_supervision_loss, stack_slices
 from .toy import make_toy_medseg
+from .transforms import (LoadMedicalCase, PackMedSegSlice, PackMedSegVolume, RandomCropSlice, RandomFlipSlice,
+                         RandomIntensity, SampleSlice)
 
 __all__ = ['NnUNetSliceDataset', 'NnUNetVolumeDataset', 'MedSegVisualizationHook',
            'MedSegInferencer', 'MedSegMetric', 'volume_scores', 'MedSegDataPreProcessor',
-           'MedSegmentor', 'deep_supervision_loss', 'stack_slices', 'make_toy_medseg']
+           'MedSegmentor', 'deep_supervision_loss', 'stack_slices', 'make_toy_medseg', 'LoadMedicalCase',
+           'PackMedSegVolume', 'SampleSlice', 'RandomCropSlice', 'RandomFlipSlice', 'RandomIntensity', 'PackMedSegSlice']

@@ -1,32 +1,33 @@
-"""Datasets over nnU-Net raw / MSD folders: whole volumes for validation and testing, random 2-D or
-2.5-D slices with foreground oversampling for training."""
+"""Datasets over nnU-Net raw / MSD folders, on mmengine's ``BaseDataset``: whole volumes for
+validation and testing, random 2-D or 2.5-D slices with foreground oversampling for training. What
+a sample goes through is the ``pipeline`` of registered transforms (:mod:`.transforms`)."""
 import hashlib
 import json
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Union
 
 import numpy as np
-import torch
-from mmengine.structures import BaseDataElement
-from torch.utils.data import Dataset
+from mmengine.dataset import BaseDataset
 
 from gatedvision.registry import DATASETS
 from gatedvision.engine.utils import build_once, cache_dir
-from .io import Case, default_split, load_case, normalize, read_dataset
-from .model import stack_slices
+from .io import Case, default_split, read_dataset
 from .toy import make_toy_medseg
+from .transforms import default_slice_pipeline
 
 __all__ = ['NnUNetVolumeDataset', 'NnUNetSliceDataset']
 
 
 @DATASETS.register_module()
-class NnUNetVolumeDataset(Dataset):
+class NnUNetVolumeDataset(BaseDataset):
     """The cases of an nnU-Net raw (or MSD) dataset, one normalised volume per item.
 
-    Items are ``dict(inputs=(C, X, Y, Z) float tensor, data_samples=BaseDataElement)``; the data
-    sample carries ``gt`` (the label volume) and, as metainfo, what prediction and writing need:
-    ``name``, ``spacing`` (mm), ``affine``, ``header``, ``shape``, ``canonical``, ``axis``,
-    ``context``. Volumes are in the closest RAS orientation (``canonical=True``).
+    Each case's info (``name``, ``image_paths``, ``img_path``, ``label_path`` and the dataset's
+    ``axis``, ``context``, ``normalize``, ``canonical``, ``channel_names``, ``labels``) goes through
+    ``pipeline``; by default :class:`~.transforms.LoadMedicalCase` and
+    :class:`~.transforms.PackMedSegVolume`, giving ``dict(inputs=(C, X, Y, Z) float tensor,
+    data_samples=BaseDataElement)`` with ``gt`` (the label volume) and what prediction and writing
+    need as metainfo. Volumes are in the closest RAS orientation (``canonical=True``).
 
     Args:
         data_root: the dataset folder (``dataset.json``, ``imagesTr``, ``labelsTr``). None: the
@@ -40,6 +41,8 @@ class NnUNetVolumeDataset(Dataset):
         normalize: per-volume intensity normalisation (see :func:`.io.normalize`).
         canonical: reorient volumes to RAS (predictions are written back in the files' grid).
         toy: arguments of :func:`make_toy_medseg` when ``data_root`` is None.
+        pipeline: the transforms (default: load, normalise and pack the whole volume).
+        **kwargs: ``BaseDataset``'s (``test_mode``, ``indices``, ...).
     """
 
     def __init__(self,
@@ -51,7 +54,8 @@ class NnUNetVolumeDataset(Dataset):
                  normalize: Union[str, dict] = 'zscore',
                  canonical: bool = True,
                  toy: Optional[dict] = None,
-                 test_mode: bool = True):
+                 pipeline: Optional[List[dict]] = None,
+                 **kwargs):
         if axis not in (0, 1, 2):
             raise ValueError(f'axis must be 0, 1 or 2 (a spatial axis), got {axis}')
         root = make_toy_medseg(**(toy or {})) if data_root is None else Path(data_root)
@@ -61,76 +65,76 @@ class NnUNetVolumeDataset(Dataset):
             raise ValueError(f"dataset {root}: split '{split}' of fold {fold} has no cases")
         self.axis, self.context = axis, context
         self.normalize, self.canonical = normalize, canonical
-        self.metainfo = dict(classes=tuple(self.info.class_names),
-                             channel_names=tuple(self.info.channel_names), data_root=str(root))
+        if pipeline is None:
+            pipeline = [dict(type='gatedvision.LoadMedicalCase'), dict(type='gatedvision.PackMedSegVolume')]
+        kwargs.setdefault('test_mode', True)
+        super().__init__(data_root=str(root), pipeline=pipeline, serialize_data=False,
+                         metainfo=dict(classes=tuple(self.info.class_names),
+                                       channel_names=tuple(self.info.channel_names)), **kwargs)
 
-    def __len__(self) -> int:
-        return len(self.cases)
+    def case_info(self, case: Case) -> dict:
+        """What the pipeline gets of a case: its files, and how the dataset reads it."""
+        return dict(name=case.name, image_paths=[str(p) for p in case.images], img_path=str(case.images[0]),
+                    label_path=str(case.label), axis=self.axis, context=self.context, normalize=self.normalize,
+                    canonical=self.canonical, channel_names=list(self.info.channel_names),
+                    labels=self.info.labels)
+
+    def load_data_list(self) -> List[dict]:
+        return [self.case_info(c) for c in self.cases]
 
     def load(self, case: Case) -> dict:
-        data = load_case(case, canonical=self.canonical)
-        data['image'] = normalize(data['image'], self.normalize, self.info.channel_names)
-        labels = np.unique(data['label'])
-        if labels.max() >= len(self.info.labels):
-            raise ValueError(f"case '{case.name}': label values {labels.tolist()} outside the "
-                             f"{len(self.info.labels)} classes of dataset.json ({self.info.labels})")
-        return data
-
-    def __getitem__(self, idx: int) -> dict:
-        case = self.cases[idx]
-        data = self.load(case)
-        sample = BaseDataElement(metainfo=dict(
-            name=case.name, image_paths=[str(p) for p in case.images], label_path=str(case.label),
-            spacing=data['spacing'], affine=data['affine'], header=data['header'],
-            shape=data['shape'], canonical=self.canonical, axis=self.axis, context=self.context))
-        sample.gt = data['label']
-        return dict(inputs=torch.from_numpy(data['image']), data_samples=sample)
+        """A case read and normalised, its labels checked (``LoadMedicalCase``, for the slice cache)."""
+        from .transforms import LoadMedicalCase
+        return LoadMedicalCase()(self.case_info(case))
 
 
 @DATASETS.register_module()
 class NnUNetSliceDataset(NnUNetVolumeDataset):
     """Random training slices (2-D, or 2.5-D with ``context``) from the cases of a split.
 
-    Item ``i`` draws from case ``i % len(cases)``; with probability ``fg_prob`` the slice and crop
-    are centred near a random voxel of a random foreground class present in the case (nnU-Net's
-    foreground oversampling), else they are uniform. Randomness comes from numpy's global state
-    (seeded per loader worker by mmengine, restored on resume by ``RandomStateHook``/the loader
-    replay), so runs and resumed runs are reproducible.
-
-    Items are ``dict(inputs=(C', h, w) float tensor, data_samples=(h, w) long tensor)``.
+    Item ``i`` draws from case ``i % len(cases)``: its info carries the case's normalised volume
+    (``image``, ``label``) and its foreground voxels per class (``fg``), and ``pipeline`` picks the
+    slice and augments it (by default :func:`~.transforms.default_slice_pipeline`: foreground
+    oversampling with probability 0.33, whole slices, flips, an intensity jitter; the configs crop
+    with ``RandomCropSlice``). Randomness comes from numpy's global state (seeded per loader worker
+    by mmengine, restored on resume by ``RandomStateHook`` and the loader's replay), so runs and
+    resumed runs are reproducible.
 
     Args:
-        patch_size: (h, w) crop of each slice (padded with zeros if the slice is smaller); None:
-            whole slices (all cases must then share the in-plane size).
-        fg_prob: probability of a foreground-centred sample.
         samples_per_case: the dataset's length is ``samples_per_case * len(cases)``.
-        flip: random flips of both in-plane axes.
-        intensity_scale, intensity_shift: random ``x * (1 + U(-s, s)) + U(-t, t)`` per sample.
         cache: ``'memory'`` keeps every normalised case in memory (small datasets);
             ``'npy'`` writes each once to ``cache_dir('medseg', 'npy')`` and memory-maps it, so a
             slice reads only its own voxels (BraTS-sized datasets).
-        **kwargs: :class:`NnUNetVolumeDataset`'s arguments.
+        **kwargs: :class:`NnUNetVolumeDataset`'s arguments (``pipeline`` included).
     """
 
     def __init__(self,
                  *args,
                  split: str = 'train',
-                 patch_size: Optional[Sequence[int]] = None,
-                 fg_prob: float = 0.33,
                  samples_per_case: int = 50,
-                 flip: bool = True,
-                 intensity_scale: float = 0.1,
-                 intensity_shift: float = 0.1,
                  cache: str = 'memory',
+                 pipeline: Optional[List[dict]] = None,
                  **kwargs):
-        kwargs.setdefault('test_mode', False)
-        super().__init__(*args, split=split, **kwargs)
         if cache not in ('memory', 'npy'):
             raise ValueError(f"cache must be 'memory' or 'npy', got {cache!r}")
-        self.patch_size = tuple(patch_size) if patch_size is not None else None
-        self.fg_prob, self.samples_per_case, self.flip = fg_prob, samples_per_case, flip
-        self.intensity_scale, self.intensity_shift = intensity_scale, intensity_shift
-        self.volumes = [self._prepare(c, cache) for c in self.cases]
+        self.samples_per_case, self.cache = samples_per_case, cache
+        kwargs.setdefault('test_mode', False)
+        super().__init__(*args, split=split, pipeline=pipeline or default_slice_pipeline(), **kwargs)
+
+    def full_init(self) -> None:
+        if self._fully_initialized:
+            return
+        self.volumes = [self._prepare(c, self.cache) for c in self.cases]
+        super().full_init()
+
+    def load_data_list(self) -> List[dict]:
+        return [dict(self.case_info(self.cases[i % len(self.cases)]), case_index=i % len(self.cases))
+                for i in range(self.samples_per_case * len(self.cases))]
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        info.update(self.volumes[info['case_index']])  # the arrays themselves, not copies
+        return info
 
     def _prepare(self, case: Case, cache: str) -> dict:
         """(image, label, per-class foreground voxel lists) of a case, in memory or memory-mapped."""
@@ -154,54 +158,6 @@ class NnUNetSliceDataset(NnUNetVolumeDataset):
         return dict(image=np.load(folder / 'image.npy', mmap_mode='r'),
                     label=np.load(folder / 'label.npy', mmap_mode='r'),
                     fg={int(k): v for k, v in fg.items()})
-
-    def __len__(self) -> int:
-        return self.samples_per_case * len(self.cases)
-
-    def __getitem__(self, idx: int) -> dict:
-        vol = self.volumes[idx % len(self.volumes)]
-        rng = np.random
-        depth = vol['label'].shape[self.axis]
-        centre = None
-        if vol['fg'] and rng.random_sample() < self.fg_prob:
-            cls = list(vol['fg'])[rng.randint(len(vol['fg']))]
-            locs = vol['fg'][cls]
-            voxel = locs[rng.randint(len(locs))]
-            z = int(voxel[self.axis])
-            centre = [int(v) for i, v in enumerate(voxel) if i != self.axis]
-        else:
-            z = rng.randint(depth)
-        image = stack_slices(vol['image'], self.axis, [z], self.context)[0]  # (C', H, W)
-        label = np.take(vol['label'], z, axis=self.axis)  # (H, W)
-        image, label = self._crop(np.asarray(image, np.float32), np.asarray(label), centre, rng)
-        if self.flip:
-            for ax in (-2, -1):
-                if rng.random_sample() < 0.5:
-                    image, label = np.flip(image, ax), np.flip(label, ax)
-        if self.intensity_scale or self.intensity_shift:
-            image = image * (1 + rng.uniform(-self.intensity_scale, self.intensity_scale)) \
-                + rng.uniform(-self.intensity_shift, self.intensity_shift)
-        return dict(inputs=torch.from_numpy(np.ascontiguousarray(image, np.float32)),
-                    data_samples=torch.from_numpy(np.ascontiguousarray(label).astype(np.int64)))
-
-    def _crop(self, image: np.ndarray, label: np.ndarray, centre, rng) -> Tuple[np.ndarray, np.ndarray]:
-        if self.patch_size is None:
-            return image, label
-        pads, starts = [], []
-        for d, (size, p) in enumerate(zip(label.shape, self.patch_size)):
-            before = max(0, p - size) // 2
-            pads.append((before, max(0, p - size) - before))
-            size = max(size, p)
-            if centre is not None:  # the chosen voxel anywhere inside the patch
-                start = centre[d] + before - rng.randint(p)
-            else:
-                start = rng.randint(size - p + 1)
-            starts.append(int(np.clip(start, 0, size - p)))
-        if any(sum(p) for p in pads):
-            image = np.pad(image, [(0, 0)] + pads)
-            label = np.pad(label, pads)
-        (y, x), (h, w) = starts, self.patch_size
-        return image[:, y:y + h, x:x + w], label[y:y + h, x:x + w]
 
 
 def _fg_locations(label: np.ndarray, max_per_class: int = 10000) -> dict:

@@ -67,20 +67,25 @@ def deep_supervision_loss(outputs: Sequence[torch.Tensor], target: torch.Tensor,
 
 @MODELS.register_module()
 class MedSegDataPreProcessor(BaseDataPreprocessor):
-    """Moves training batches (slices) to the model's device; whole volumes for prediction stay
-    where they are and the segmentor moves them slice batch by slice batch."""
+    """Moves training batches (slices, stacked by the loader) to the model's device, their samples'
+    labels stacked into the (N, H, W) target; whole volumes for prediction stay where they are and
+    the segmentor moves them slice batch by slice batch."""
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        if training or isinstance(data.get('inputs'), torch.Tensor):
-            return self.cast_data(data)
-        return data
+        if not (training or isinstance(data.get('inputs'), torch.Tensor)):
+            return data
+        samples = data.get('data_samples')
+        if isinstance(samples, (list, tuple)) and samples and isinstance(samples[0], BaseDataElement):
+            data = dict(data, data_samples=torch.stack([torch.as_tensor(s.gt) for s in samples]))
+        return self.cast_data(data)
 
 
 @MODELS.register_module()
 class MedSegmentor(BaseModel):
     """Backbone + attention-gated U-Net head for 2-D / 2.5-D medical segmentation.
 
-    Training batches are slices ``inputs`` (N, C, H, W) with labels ``data_samples`` (N, H, W);
+    Training batches are slices ``inputs`` (N, C, H, W) with labels ``data_samples`` (N, H, W) (the
+    data preprocessor stacks them from the samples' ``gt``);
     prediction batches are whole volumes ``inputs`` [(C, X, Y, Z), ...] with their metadata
     ``data_samples`` (``BaseDataElement``: ``axis``, ``context``, ``name``, ``gt`` ...), predicted
     slice by slice along ``axis`` and returned as label volumes in the same voxel grid.
