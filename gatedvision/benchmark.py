@@ -451,6 +451,8 @@ def compare_onnx(model, res: int, spec: BenchSpec) -> dict:
         export_s = time.perf_counter() - t
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = spec.threads, 1
+        # its threads would otherwise spin between calls and slow the alternating PyTorch calls down
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
         name, feed = session.get_inputs()[0].name, x.numpy()
 
