@@ -400,6 +400,20 @@ def _measure_mode(model, mode, res, spec, amp):
     return times, mem.peak
 
 
+def alternating_medians(steps, warmup: int, repeats: int, sync=lambda: None) -> list:
+    """The median seconds of each of ``steps`` over ``repeats`` calls after ``warmup``, the steps
+    called in turn so that every one sees the same machine (``sync``: after each call, CUDA's)."""
+    times: list[list[float]] = [[] for _ in steps]
+    for i in range(warmup + repeats):
+        for step, mine in zip(steps, times):
+            t = time.perf_counter()
+            step()
+            sync()
+            if i >= warmup:
+                mine.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
 def compare_compiled(model, res: int, spec: BenchSpec, amp) -> dict:
     """Eager against ``torch.compile(model, backend=spec.compile)`` at batch N, inference and
     training step: the first compiled call's seconds (the compilation, ``*_compile_s``), then
@@ -419,15 +433,7 @@ def compare_compiled(model, res: int, spec: BenchSpec, amp) -> dict:
         out[f'{mode}_compile_s'] = time.perf_counter() - t
         if mode == 'infer_bn':
             out['compiled_max_diff'] = (result.float() - steps[0]().float()).abs().max().item()
-        times: list[list[float]] = [[], []]
-        for i in range(spec.warmup + spec.repeats):
-            for which in (0, 1):
-                t = time.perf_counter()
-                steps[which]()
-                sync()
-                if i >= spec.warmup:
-                    times[which].append(time.perf_counter() - t)
-        eager, fast = (statistics.median(ts) for ts in times)
+        eager, fast = alternating_medians(steps, spec.warmup, spec.repeats, sync)
         out.update({f'{mode}_compiled_img_s': spec.batch_size / fast, f'{mode}_speedup': eager / fast})
         model.eval()
         model.zero_grad(set_to_none=True)
@@ -461,15 +467,8 @@ def compare_onnx(model, res: int, spec: BenchSpec) -> dict:
                 return model(x)
         steps = [eager, lambda: session.run(None, {name: feed})[0]]
         diff = float(abs(steps[1]() - steps[0]().numpy()).max())
-        times: list[list[float]] = [[], []]
-        for i in range(spec.warmup + spec.repeats):
-            for which in (0, 1):
-                t = time.perf_counter()
-                steps[which]()
-                if i >= spec.warmup:
-                    times[which].append(time.perf_counter() - t)
+        eager_s, ort_s = alternating_medians(steps, spec.warmup, spec.repeats)
     model.to(spec.device)
-    eager_s, ort_s = (statistics.median(ts) for ts in times)
     return {'onnx_export_s': export_s, 'infer_bn_ort_img_s': spec.batch_size / ort_s,
             'ort_speedup': eager_s / ort_s, 'ort_max_diff': diff, 'infer_bn_eager_img_s': spec.batch_size / eager_s}
 
