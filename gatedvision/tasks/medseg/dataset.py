@@ -13,7 +13,7 @@ from gatedvision.registry import DATASETS
 from gatedvision.engine.utils import build_once, cache_dir
 from .io import Case, default_split, read_dataset
 from .toy import make_toy_medseg
-from .transforms import default_slice_pipeline
+from .transforms import LoadMedicalCase, default_slice_pipeline
 
 __all__ = ['NnUNetVolumeDataset', 'NnUNetSliceDataset']
 
@@ -84,7 +84,6 @@ class NnUNetVolumeDataset(BaseDataset):
 
     def load(self, case: Case) -> dict:
         """A case read and normalised, its labels checked (``LoadMedicalCase``, for the slice cache)."""
-        from .transforms import LoadMedicalCase
         return LoadMedicalCase()(self.case_info(case))
 
 
